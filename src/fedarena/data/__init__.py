@@ -1,0 +1,1 @@
+"""Catalogs (built-in generator and Amazon loader) and the simulated shoppers."""

@@ -1,0 +1,209 @@
+"""Loader for the Amazon Products Sales Dataset 2023 CSVs, read exactly as published.
+
+The scrape is dirty: prices carry rupee signs and thousands separators, the
+rating columns sometimes hold page text ("Get", "FREE Delivery by Amazon",
+"Only 1 left in stock."), some files hold only a header, and one product (ASIN)
+is listed in several sub-category files. ``load_amazon`` turns it into a clean
+``Catalog`` and says, in a ``LoadReport``, what it dropped and repaired.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedarena.data.catalog import Catalog
+from fedarena.errors import DataError
+
+REQUIRED_COLUMNS = (
+    "name",
+    "main_category",
+    "sub_category",
+    "link",
+    "ratings",
+    "no_of_ratings",
+    "discount_price",
+    "actual_price",
+)
+
+_ASIN = r"/dp/([A-Za-z0-9]{10})"
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What ``load_amazon`` read, dropped and repaired.
+
+    ``dropped`` counts rows by the first reason that applies, in this order:
+    ``no_asin``, ``no_price`` (neither price is a positive number),
+    ``duplicate_asin`` (a later listing of a product already kept);
+    ``rows_read == rows_kept + sum(dropped.values())``. ``repaired`` counts, on
+    the kept rows, the cells filled in or fixed, as ``field/reason``:
+    ``rating/junk``, ``n_ratings/junk``, ``price/missing`` (no discount price),
+    ``list_price/missing`` and ``list_price/below_price``. Both always hold every
+    key, zero counts included, so that the reports of two loads line up.
+    """
+
+    source: str
+    files_read: int
+    header_only_files: tuple[str, ...]
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int]
+    repaired: dict[str, int]
+
+    def lines(self) -> list[str]:
+        """The report as short human-readable lines, for logs and the CLI."""
+        out = [
+            f"source: {self.source}",
+            f"files read: {self.files_read} ({len(self.header_only_files)} header-only)",
+            f"rows read: {self.rows_read:,}, kept: {self.rows_kept:,}",
+        ]
+        out += [f"dropped {reason}: {n:,}" for reason, n in self.dropped.items()]
+        out += [f"repaired {field}: {n:,}" for field, n in self.repaired.items()]
+        return out
+
+
+def load_amazon(path: str | Path) -> tuple[Catalog, LoadReport]:
+    """Read one Amazon CSV, or every ``*.csv`` directly in a folder, into a catalog.
+
+    Files are read in name order, so that "keep the first listing of a product"
+    is deterministic. Rules, all vectorised:
+
+    - prices: ``₹`` and ``,`` are stripped; anything else that is not a positive
+      number counts as missing. No discount price means no discount (price =
+      list price); no list price means list price = price; a price above its list
+      price raises the list price to the price. A row with neither price is dropped.
+    - ``ratings`` outside ``[1, 5]`` or not a number (``Get``, ``FREE``, ``₹99``)
+      becomes missing (``nan``); ``no_of_ratings`` that is not a count becomes 0.
+    - the item id is the ASIN after ``/dp/`` in ``link``; rows without one are
+      dropped, and of the rows that remain only the first listing of an ASIN is kept.
+
+    Raises ``DataError`` (one line naming the file) when the path is missing or
+    unreadable, a folder has no CSV, a file is not CSV or lacks a required column,
+    or no row survives.
+    """
+    source = Path(path)
+    files = _csv_files(source)
+    frames = [_read_csv(file) for file in files]
+    header_only = tuple(file.name for file, frame in zip(files, frames, strict=True) if frame.empty)
+    rows = pd.concat(frames, ignore_index=True)
+
+    asin = rows["link"].str.extract(_ASIN, expand=False)
+    discount_price = _parse_money(rows["discount_price"])
+    actual_price = _parse_money(rows["actual_price"])
+
+    no_asin = asin.isna()
+    no_price = ~no_asin & discount_price.isna() & actual_price.isna()
+    duplicate = ~no_asin & ~no_price & asin.where(~no_price).duplicated(keep="first")
+    keep = ~(no_asin | no_price | duplicate)
+    if not keep.any():
+        raise DataError(f"{source}: no row has both an ASIN in its link and a price")
+
+    rows, asin = rows[keep], asin[keep]
+    discount_price, actual_price = discount_price[keep], actual_price[keep]
+    price = discount_price.fillna(actual_price)
+    list_price = np.fmax(actual_price.fillna(price), price)
+    rating, rating_junk = _parse_rating(rows["ratings"])
+    n_ratings, n_ratings_junk = _parse_count(rows["no_of_ratings"])
+
+    catalog = Catalog.from_frame(
+        pd.DataFrame(
+            {
+                "item_id": asin,
+                "name": rows["name"],
+                "main_category": rows["main_category"],
+                "sub_category": rows["sub_category"],
+                "price": price,
+                "list_price": list_price,
+                "discount": np.clip(1.0 - price / list_price, 0.0, None),
+                "rating": rating,
+                "n_ratings": n_ratings,
+            }
+        )
+    )
+    report = LoadReport(
+        source=str(source),
+        files_read=len(files),
+        header_only_files=header_only,
+        rows_read=len(keep),
+        rows_kept=len(catalog),
+        dropped={
+            "no_asin": int(no_asin.sum()),
+            "no_price": int(no_price.sum()),
+            "duplicate_asin": int(duplicate.sum()),
+        },
+        repaired={
+            "rating/junk": int(rating_junk.sum()),
+            "n_ratings/junk": int(n_ratings_junk.sum()),
+            "price/missing": int(discount_price.isna().sum()),
+            "list_price/missing": int(actual_price.isna().sum()),
+            "list_price/below_price": int((actual_price < price).sum()),
+        },
+    )
+    return catalog, report
+
+
+def _csv_files(path: Path) -> list[Path]:
+    """The file itself, or the ``*.csv`` files directly in the folder, sorted by name."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    try:
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    except OSError as err:
+        raise DataError(f"{path}: cannot list folder ({err.strerror})") from err
+    if not files:
+        raise DataError(f"{path}: folder holds no .csv file")
+    return files
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    """The required columns of one CSV, every cell as text ("" when empty)."""
+    try:
+        frame = pd.read_csv(
+            file, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+        )
+    except pd.errors.EmptyDataError as err:
+        raise DataError(f"{file}: file is empty, expected a header row") from err
+    except pd.errors.ParserError as err:
+        line = _PANDAS_LINE.search(str(err))
+        where = f" at line {line.group(1)}" if line else ""
+        raise DataError(f"{file}: not parseable as CSV{where}") from err
+    except UnicodeDecodeError as err:
+        raise DataError(f"{file}: not UTF-8 text (byte {err.start})") from err
+    except OSError as err:
+        raise DataError(f"{file}: cannot read ({err.strerror})") from err
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{file}: missing required column(s): {', '.join(missing)}")
+    return frame[list(REQUIRED_COLUMNS)]
+
+
+def _parse_money(text: pd.Series) -> pd.Series:
+    """Rupee amounts such as ``₹32,999`` as floats; empty, junk or non-positive as nan."""
+    value = pd.to_numeric(
+        text.str.replace("₹", "", regex=False).str.replace(",", "", regex=False).str.strip(),
+        errors="coerce",
+    )
+    return value.where((value > 0) & np.isfinite(value))
+
+
+def _parse_rating(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Star ratings in ``[1, 5]`` (nan otherwise), and where a non-empty cell was junk."""
+    value = pd.to_numeric(text.str.strip(), errors="coerce")
+    valid = value.between(1.0, 5.0)
+    return value.where(valid), ~valid & (text.str.strip() != "")
+
+
+def _parse_count(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Counts such as ``2,255`` (0 when empty or junk), and where a non-empty cell was junk."""
+    cleaned = text.str.replace(",", "", regex=False).str.strip()
+    value = pd.to_numeric(cleaned, errors="coerce")
+    valid = (value >= 0) & (value % 1 == 0)
+    return value.where(valid, 0).astype(np.int64), ~valid & (cleaned != "")
