@@ -1,0 +1,5 @@
+"""Attacks: data poisoning, crafted updates and Sybil identities."""
+
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext
+
+__all__ = ["ATTACKS", "Attack", "AttackContext"]

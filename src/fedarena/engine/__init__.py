@@ -1,0 +1,1 @@
+"""Local training engines (vectorised and sequential reference) and the federation loop."""

@@ -1,0 +1,220 @@
+"""The round loop: sample, train locally, attack, screen, defend, step.
+
+One round ``t``::
+
+    clients  = strategy.sample_clients(...)
+    data_c   = attack.poison(log_c)            for malicious c, else log_c
+    w_c, u_c = local training from w_t          (vectorised or sequential)
+    sent     = attack.craft(w_c - w_t)          malicious rows replaced
+    received = compressor.roundtrip(sent)       encoded by clients, decoded by the server
+    kept     = guard.screen(received)           malformed updates rejected
+    agg      = defense.aggregate(kept, n_c)     robust aggregate + accepted mask
+    w_{t+1}  = strategy.server_step(w_t, agg)   skipped if agg is not finite
+
+All randomness comes from generators seeded by (seed, purpose, round, client),
+so a run is a pure function of its scenario and seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedarena.attacks.base import Attack, AttackContext
+from fedarena.compression.base import Compressor
+from fedarena.compression.none import NoCompression
+from fedarena.data.shoppers import Population
+from fedarena.defenses.base import Defense, RoundContext
+from fedarena.engine import guard
+from fedarena.engine.evaluation import Evaluator
+from fedarena.engine.local import (
+    LocalBatches,
+    LocalResult,
+    LocalTraining,
+    build_batches,
+    training_examples,
+)
+from fedarena.strategies.base import Strategy
+
+
+class Trainer(Protocol):
+    """The vectorised and sequential trainers' common interface."""
+
+    def train(
+        self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
+    ) -> LocalResult: ...
+
+
+@dataclass
+class RoundRecord:
+    """What one round did and measured."""
+
+    round: int
+    train_loss: float
+    n_sampled: int
+    n_malicious_sampled: int
+    n_rejected: int
+    skipped_step: bool
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    true_positives: int = 0
+    flagged: int = 0
+    bytes_per_client: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "round": self.round,
+            "train_loss": self.train_loss,
+            "n_sampled": self.n_sampled,
+            "n_malicious_sampled": self.n_malicious_sampled,
+            "n_rejected": self.n_rejected,
+            "skipped_step": self.skipped_step,
+            "seconds": self.seconds,
+            "flagged": self.flagged,
+            "flagged_malicious": self.true_positives,
+            "bytes_per_client": self.bytes_per_client,
+            **self.metrics,
+        }
+
+
+@dataclass
+class Federation:
+    """A federation of shoppers with a fixed malicious set, run round by round."""
+
+    population: Population
+    malicious: np.ndarray
+    users: Tensor
+    global_params: Tensor
+    trainer: Trainer
+    evaluator: Evaluator
+    attack: Attack
+    defense: Defense
+    strategy: Strategy
+    local: LocalTraining
+    clients_per_round: int
+    n_malicious_assumed: int
+    server_lr: float
+    seed: int
+    compressor: Compressor = field(default_factory=NoCompression)
+    root: Population | None = None
+    history: list[RoundRecord] = field(default_factory=list)
+    participation: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.participation = np.zeros(len(self.population), dtype=np.int64)
+
+    def _client_data(self, round: int, clients: np.ndarray, local: LocalTraining):
+        n_items = len(self.evaluator.tower.item_bias)
+        datasets, rngs = [], []
+        for c in clients:
+            rng = np.random.default_rng([self.seed, 2, round, int(c)])
+            items, labels = self.population.train_log(int(c))
+            if self.malicious[c]:
+                items, labels = self.attack.poison(items, labels, n_items, rng)
+            datasets.append(training_examples(items, labels, n_items, local, rng))
+            rngs.append(rng)
+        return build_batches(datasets, local, rngs)
+
+    def _server_update(self, round: int, local: LocalTraining) -> Tensor:
+        """Train the current global model on the server's clean root set (FLTrust)."""
+        assert self.root is not None
+        rng = np.random.default_rng([self.seed, 3, round])
+        n_items = len(self.evaluator.tower.item_bias)
+        logs = [self.root.train_log(s) for s in range(len(self.root))]
+        items = np.concatenate([items for items, _ in logs])
+        labels = np.concatenate([labels for _, labels in logs])
+        batches = build_batches(
+            [training_examples(items, labels, n_items, local, rng)], local, [rng]
+        )
+        user = self.users.new_zeros(1, self.users.shape[1])
+        result = self.trainer.train(self.global_params, user, batches, local)
+        return result.shared[0] - self.global_params
+
+    def step(self, round: int) -> RoundRecord:
+        """Run round ``round`` (0-based) and append its record to ``history``."""
+        start = time.perf_counter()
+        rng = np.random.default_rng([self.seed, 1, round])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        clients = self.strategy.sample_clients(len(self.population), self.clients_per_round, rng)
+        local = self.strategy.configure_local(self.local)
+        batches = self._client_data(round, clients, local)
+        result = self.trainer.train(self.global_params, self.users[clients], batches, local)
+        self.users[clients] = result.users
+        self.participation[clients] += 1
+        updates = result.shared - self.global_params
+        is_malicious = torch.from_numpy(self.malicious[clients])
+        benign = updates[~is_malicious]
+        sent = self.attack.craft(
+            updates,
+            is_malicious,
+            AttackContext(
+                round=round,
+                global_params=self.global_params,
+                n_clients=len(clients),
+                server_lr=self.server_lr,
+                generator=generator,
+                benign_updates=benign if self.attack.knowledge == "omniscient" else None,
+            ),
+        )
+        received, sent_bytes = self.compressor.roundtrip(sent, clients)
+        kept, valid = guard.screen(received, len(self.global_params))
+        weights = torch.from_numpy(self.population.n_train[clients]).float()
+        accepted = valid.clone()
+        skipped = True
+        if len(kept):
+            aggregate = self.defense.aggregate(
+                kept,
+                weights[valid],
+                RoundContext(
+                    round=round,
+                    n_malicious=self.n_malicious_assumed,
+                    client_ids=clients[valid.numpy()],
+                    global_params=self.global_params,
+                    generator=generator,
+                    server_update=(
+                        (lambda: self._server_update(round, local))
+                        if self.root is not None
+                        else None
+                    ),
+                ),
+            )
+            if aggregate.accepted is not None:
+                accepted[valid] = aggregate.accepted
+            new_params = self.strategy.server_step(self.global_params, aggregate.update, round)
+            if torch.isfinite(new_params).all():
+                self.global_params = new_params.detach().float()
+                skipped = False
+        flagged = ~accepted
+        benign_loss = result.loss[~is_malicious]
+        record = RoundRecord(
+            round=round,
+            train_loss=float(benign_loss.mean()) if len(benign_loss) else float("nan"),
+            n_sampled=len(clients),
+            n_malicious_sampled=int(is_malicious.sum()),
+            n_rejected=int((~valid).sum()),
+            skipped_step=skipped,
+            seconds=time.perf_counter() - start,
+            flagged=int(flagged.sum()),
+            true_positives=int((flagged & is_malicious).sum()),
+            bytes_per_client=float(np.mean(sent_bytes)),
+        )
+        self.history.append(record)
+        return record
+
+    def run(
+        self, rounds: int, eval_every: int, on_round: Callable[[RoundRecord], None] | None = None
+    ) -> list[RoundRecord]:
+        """Run all rounds, evaluating every ``eval_every`` rounds and after the last."""
+        for t in range(rounds):
+            record = self.step(t)
+            if (t + 1) % eval_every == 0 or t == rounds - 1:
+                record.metrics = self.evaluator(self.global_params, self.attack.target_items)
+            if on_round is not None:
+                on_round(record)
+        return self.history

@@ -1,0 +1,34 @@
+"""Screen what clients sent before any defense sees it.
+
+A malicious client may send anything. An update is well-formed when it is a
+floating-point tensor of shape (d,) whose entries are finite and whose L2 norm
+(computed in float64) fits in float32. Malformed updates are rejected and the
+sender flagged; the rest are stacked, as float32, for the defense.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def is_well_formed(update: Any, dim: int) -> bool:
+    """Whether ``update`` may reach a defense (see the module docstring)."""
+    if not isinstance(update, Tensor) or not update.is_floating_point():
+        return False
+    if update.shape != (dim,):
+        return False
+    as64 = update.detach().double()
+    return bool(torch.isfinite(as64).all()) and float(as64.norm()) <= FLOAT32_MAX
+
+
+def screen(sent: list[Any], dim: int) -> tuple[Tensor, Tensor]:
+    """Stack the well-formed updates; return them and the (n,) mask of who sent them."""
+    valid = torch.tensor([is_well_formed(u, dim) for u in sent], dtype=torch.bool)
+    kept = [u.detach().float() for u, ok in zip(sent, valid.tolist(), strict=True) if ok]
+    stacked = torch.stack(kept) if kept else torch.empty(0, dim)
+    return stacked, valid

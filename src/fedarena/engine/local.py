@@ -1,0 +1,144 @@
+"""What a client does in one round: its dataset, batches and training options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedarena.errors import FedarenaError
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class LocalTraining:
+    """Local training options.
+
+    A client's examples are its logged purchases (label 1, weight 1), its
+    browsed-only items (label 0, weight ``browsed_weight``) and
+    ``negatives_per_positive`` uniformly drawn items per purchase (label 0,
+    weight 1). Browsed-only items are down-weighted because they teach what a
+    shopper buys *given* that it looked, while recommending needs what it buys
+    at all. ``prox_mu`` > 0 adds FedProx's ``mu/2 ||w - w_global||^2``.
+    """
+
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 0.05
+    optimizer: str = "adam"
+    negatives_per_positive: int = 4
+    browsed_weight: float = 0.1
+    prox_mu: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise FedarenaError(f"local epochs must be > 0, got {self.epochs}")
+        if self.batch_size <= 0:
+            raise FedarenaError(f"batch_size must be > 0, got {self.batch_size}")
+        if not self.lr > 0:
+            raise FedarenaError(f"local lr must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise FedarenaError(
+                f"local optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
+        if self.negatives_per_positive < 0:
+            raise FedarenaError("negatives_per_positive must be >= 0")
+        if not 0 <= self.browsed_weight <= 1:
+            raise FedarenaError(f"browsed_weight must be in [0, 1], got {self.browsed_weight}")
+        if self.prox_mu < 0:
+            raise FedarenaError(f"prox_mu must be >= 0, got {self.prox_mu}")
+
+
+@dataclass(frozen=True)
+class LocalBatches:
+    """Every sampled client's minibatches for one round, padded to a common shape.
+
+    ``items``, ``labels`` and ``weight`` have shape (n_clients, n_steps, batch);
+    ``weight`` is each example's loss weight, 0 on padding. ``active[c, t]``
+    says whether client ``c`` takes step ``t``: clients with less data stop
+    early (the active steps of a client are always a prefix).
+    """
+
+    items: Tensor
+    labels: Tensor
+    weight: Tensor
+    active: Tensor
+
+    @property
+    def n_clients(self) -> int:
+        return self.items.shape[0]
+
+    @property
+    def n_steps(self) -> int:
+        return self.items.shape[1]
+
+
+Examples = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def training_examples(
+    items: np.ndarray,
+    labels: np.ndarray,
+    n_items: int,
+    config: LocalTraining,
+    rng: np.random.Generator,
+) -> Examples:
+    """A client's (items, labels, weights) for one round: its log plus fresh uniform negatives."""
+    n_neg = config.negatives_per_positive * int((labels > 0.5).sum())
+    negatives = rng.integers(0, n_items, size=n_neg)
+    weights = np.where(labels > 0.5, 1.0, config.browsed_weight).astype(np.float32)
+    return (
+        np.concatenate([items, negatives]),
+        np.concatenate([labels.astype(np.float32), np.zeros(n_neg, dtype=np.float32)]),
+        np.concatenate([weights, np.ones(n_neg, dtype=np.float32)]),
+    )
+
+
+def build_batches(
+    datasets: list[Examples], config: LocalTraining, rngs: list[np.random.Generator]
+) -> LocalBatches:
+    """Shuffle each client's examples once per epoch and cut them into batches."""
+    b = config.batch_size
+    orders = []
+    for (items, _, _), rng in zip(datasets, rngs, strict=True):
+        orders.append(np.concatenate([rng.permutation(len(items)) for _ in range(config.epochs)]))
+    steps = [max(1, -(-len(o) // b)) for o in orders]
+    n_steps = max(steps)
+    shape = (len(datasets), n_steps * b)
+    items_out = np.zeros(shape, dtype=np.int64)
+    labels_out = np.zeros(shape, dtype=np.float32)
+    weight_out = np.zeros(shape, dtype=np.float32)
+    for c, ((items, labels, weights), order) in enumerate(zip(datasets, orders, strict=True)):
+        items_out[c, : len(order)] = items[order]
+        labels_out[c, : len(order)] = labels[order]
+        weight_out[c, : len(order)] = weights[order]
+    active = np.arange(n_steps)[None, :] < np.asarray(steps)[:, None]
+    return LocalBatches(
+        items=torch.from_numpy(items_out.reshape(len(datasets), n_steps, b)),
+        labels=torch.from_numpy(labels_out.reshape(len(datasets), n_steps, b)),
+        weight=torch.from_numpy(weight_out.reshape(len(datasets), n_steps, b)),
+        active=torch.from_numpy(active),
+    )
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    """Per-client outcome of a round: new shared parameters, new private embeddings, loss."""
+
+    shared: Tensor
+    users: Tensor
+    loss: Tensor
+
+
+def weighted_bce(scores: Tensor, labels: Tensor, weight: Tensor) -> Tensor:
+    """Weighted mean binary cross-entropy over the last axis (weight 0 = padding)."""
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(scores, labels, reduction="none")
+    return (losses * weight).sum(-1) / weight.sum(-1).clamp_min(1e-12)
+
+
+def proximal_term(shared: Tensor, anchor: Tensor, mu: float) -> Tensor:
+    """FedProx's ``mu/2 ||w - w_global||^2`` (Li et al., MLSys 2020)."""
+    return 0.5 * mu * ((shared - anchor) ** 2).sum(-1)

@@ -1,0 +1,207 @@
+"""Find attacks, defenses and strategies by name, entry point or ``path:Class``.
+
+A component spec is ``name`` or ``name(key=value, ...)`` where values are
+Python literals (numbers, strings, booleans, lists) or bare words taken as
+strings: ``trimmed_mean(beta=0.1)``, ``fedavg_plus(server_opt=adam)``. The name
+may also be ``package.module:ClassName`` or ``path/to/file.py:ClassName``;
+third-party packages register through the entry-point groups
+``fedarena.attacks``, ``fedarena.defenses`` and ``fedarena.strategies``.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from fedarena.errors import SpecError
+
+T = TypeVar("T")
+
+_SPEC = re.compile(r"^\s*(?P<name>[^\s(]+)\s*(?:\((?P<args>.*)\))?\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A parsed ``name(key=value, ...)``."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if not self.options:
+            return self.name
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.options.items()))
+        return f"{self.name}({args})"
+
+
+def _literal(node: ast.expr, text: str) -> Any:
+    if isinstance(node, ast.Name):
+        return node.id
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise SpecError(
+            f"{text!r}: option value {ast.unparse(node)!r} is not a number, string, boolean or list"
+        ) from None
+
+
+def parse_component(text: str) -> ComponentSpec:
+    """Parse ``name(key=value, ...)``; raise ``SpecError`` naming what is wrong."""
+    match = _SPEC.match(text)
+    if not match:
+        raise SpecError(f"{text!r} is not of the form name or name(key=value, ...)")
+    name, args = match["name"], match["args"]
+    if not args or not args.strip():
+        return ComponentSpec(name)
+    try:
+        call = ast.parse(f"f({args})", mode="eval").body
+    except SyntaxError:
+        raise SpecError(f"{text!r}: options must be key=value pairs separated by commas") from None
+    assert isinstance(call, ast.Call)
+    if call.args:
+        raise SpecError(f"{text!r}: options must be named, as in {name}(key=value)")
+    return ComponentSpec(name, {kw.arg: _literal(kw.value, text) for kw in call.keywords if kw.arg})
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """Parse one ``key=value`` flag (``--attack-opt gamma=10``); bare words stay strings."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"option {text!r} must be key=value")
+    try:
+        return key.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return key.strip(), value.strip()
+
+
+def _load_object(ref: str, kind: str) -> Any:
+    """Import ``module:attr`` or ``path/to/file.py:attr``."""
+    target, _, attr = ref.rpartition(":")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise SpecError(f"{kind} {ref!r}: file {target} does not exist")
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        module_name = f"fedarena_plugin_{path.stem}_{digest}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise SpecError(f"{kind} {ref!r}: cannot import {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as err:
+            raise SpecError(f"{kind} {ref!r}: cannot import module {target}: {err}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise SpecError(f"{kind} {ref!r}: {target} has no attribute {attr!r}") from None
+
+
+class Registry(Generic[T]):
+    """Name -> factory for one kind of component, plus entry points and import paths.
+
+    Built-in components are the modules of ``package``: each registers itself
+    with the decorator on import, so adding one means adding one file.
+    """
+
+    def __init__(self, kind: str, group: str, package: str) -> None:
+        self.kind = kind
+        self.group = group
+        self._package = package
+        self._factories: dict[str, Callable[..., T]] = {}
+        self._origins: dict[str, str] = {}
+        self._loaded = False
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: ``@ATTACKS.register("label_flip")``."""
+
+        def decorate(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories and self._factories[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._factories[name] = factory
+            self._origins[name] = factory.__module__
+            factory.registered_name = name  # type: ignore[attr-defined]
+            return factory
+
+        return decorate
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        package = importlib.import_module(self._package)
+        for info in pkgutil.iter_modules(package.__path__, prefix=f"{self._package}."):
+            importlib.import_module(info.name)
+        for ep in entry_points(group=self.group):
+            if ep.name not in self._factories:
+                self._factories[ep.name] = ep.load()
+                self._origins[ep.name] = f"entry point {ep.value}"
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._factories)
+
+    def origins(self) -> dict[str, str]:
+        self._load()
+        return dict(sorted(self._origins.items()))
+
+    def factory(self, name: str) -> Callable[..., T]:
+        """The class or function registered as ``name`` (or imported from ``a:B``)."""
+        self._load()
+        if ":" in name:
+            return _load_object(name, self.kind)
+        if name not in self._factories:
+            raise SpecError(
+                f"unknown {self.kind} {name!r}; known: {', '.join(self.names())} "
+                "(or give module:Class / path/file.py:Class)"
+            )
+        return self._factories[name]
+
+    def create(self, spec: str | ComponentSpec, **context: Any) -> T:
+        """Instantiate from a spec; unknown options raise ``SpecError`` listing the valid ones.
+
+        ``context`` holds scenario values (such as ``n_malicious``) that a
+        factory receives only when its signature names them.
+        """
+        spec = parse_component(spec) if isinstance(spec, str) else spec
+        factory = self.factory(spec.name)
+        params = accepted_options(factory)
+        unknown = sorted(set(spec.options) - set(params))
+        if unknown:
+            allowed = ", ".join(params) or "none"
+            raise SpecError(
+                f"{self.kind} {spec.name!r} takes no option {', '.join(unknown)}; "
+                f"its options: {allowed}"
+            )
+        signature = inspect.signature(factory)
+        extra = {k: v for k, v in context.items() if k in signature.parameters}
+        try:
+            return factory(**extra, **spec.options)
+        except (ValueError, TypeError) as err:
+            raise SpecError(f"{self.kind} {spec.name!r}: {err}") from None
+
+
+CONTEXT_PARAMETERS = frozenset({"n_malicious", "n_clients", "seed", "catalog", "population"})
+
+
+def accepted_options(factory: Callable[..., Any]) -> list[str]:
+    """The user-settable keyword options of a factory (scenario context excluded)."""
+    return [
+        name
+        for name, p in inspect.signature(factory).parameters.items()
+        if name not in CONTEXT_PARAMETERS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]

@@ -1,0 +1,34 @@
+"""FedAvg's server step."""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import Tensor
+
+from fedarena.engine.local import LocalTraining
+from fedarena.strategies.base import STRATEGIES, sample_uniform
+
+
+@STRATEGIES.register("fedavg")
+class FedAvg:
+    """Federated averaging (McMahan et al., AISTATS 2017).
+
+    w_{t+1} = w_t + eta * Delta_t, with Delta_t the defense's aggregate of the
+    clients' updates and eta the server learning rate (1 in the paper).
+    """
+
+    def __init__(self, server_lr: float = 1.0) -> None:
+        if not server_lr > 0:
+            raise ValueError(f"server_lr must be > 0, got {server_lr}")
+        self.server_lr = server_lr
+
+    def sample_clients(
+        self, n_available: int, n_per_round: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        return sample_uniform(n_available, n_per_round, rng)
+
+    def configure_local(self, local: LocalTraining) -> LocalTraining:
+        return local
+
+    def server_step(self, global_params: Tensor, update: Tensor, round: int) -> Tensor:
+        return global_params + self.server_lr * update

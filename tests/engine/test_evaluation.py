@@ -1,0 +1,50 @@
+"""The evaluation's private-embedding fit is the ridge-logistic optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fedarena.engine.evaluation import EvalConfig, Evaluator, fit_users
+from fedarena.engine.local import LocalTraining
+
+
+def test_newton_fit_is_the_optimum(model, population):
+    tower, _, _, _ = model
+    generator = torch.Generator().manual_seed(1)
+    items = torch.randint(0, len(tower.item_bias), (4, 30), generator=generator)
+    labels = (torch.rand(4, 30, generator=generator) < 0.3).float()
+    weights = torch.rand(4, 30, generator=generator)
+    with torch.no_grad():
+        tower.item_embedding.mul_(20)  # a non-trivial item side
+    config = EvalConfig(l2=0.5, newton_steps=12)
+    fitted = fit_users(tower, items, labels, weights, config).requires_grad_(True)
+    scores = tower(fitted, items)
+    loss = (
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            scores, labels, weight=weights, reduction="sum"
+        )
+        + config.l2 * (fitted**2).sum()
+    )
+    (gradient,) = torch.autograd.grad(loss, fitted)
+    assert gradient.abs().max() < 1e-4
+
+
+def test_evaluation_is_independent_of_stored_embeddings_and_deterministic(model, population):
+    tower, layout, flat, _ = model
+    shoppers = np.arange(0, len(population), 2)
+    a = Evaluator(tower, layout, population, shoppers, LocalTraining(), seed=0)(flat)
+    b = Evaluator(tower, layout, population, shoppers, LocalTraining(), seed=0)(flat)
+    assert a == b
+    assert set(a) == {"ndcg@10", "hr@10", "auc"}
+
+
+def test_exposure_only_counts_shoppers_who_never_saw_the_target(model, population):
+    tower, layout, flat, _ = model
+    evaluator = Evaluator(tower, layout, population, np.arange(len(population)), LocalTraining(), 0)
+    popular = np.bincount(population.train_items).argmax()
+    with torch.no_grad():
+        item_bias = layout.unflatten(flat)["item_bias"]
+        item_bias[popular] = 100.0  # the model pushes the target to everyone's top
+    m = evaluator(flat, targets=np.array([popular]))
+    assert m["er@10"] == 1.0 and m["target_rank"] == 0.0

@@ -1,0 +1,71 @@
+"""Component specs and the registries: names, options, import paths, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedarena.attacks import ATTACKS
+from fedarena.defenses import DEFENSES
+from fedarena.errors import SpecError
+from fedarena.registry import ComponentSpec, parse_component, parse_option
+
+
+def test_parse_component_with_literals_and_bare_words():
+    spec = parse_component("fedavg_plus(server_opt=adam, lr=0.1, betas=[0.9, 0.99], on=True)")
+    assert spec == ComponentSpec(
+        "fedavg_plus", {"server_opt": "adam", "lr": 0.1, "betas": [0.9, 0.99], "on": True}
+    )
+    assert parse_component(" krum ") == ComponentSpec("krum")
+    assert parse_component(str(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("krum(3)", "named"), ("krum(f=)", "key=value"), ("krum(f=1+x)", "not a number")],
+)
+def test_bad_component_specs(text, message):
+    with pytest.raises(SpecError, match=message):
+        parse_component(text)
+
+
+def test_parse_option():
+    assert parse_option("gamma=10") == ("gamma", 10)
+    assert parse_option("mode=auto") == ("mode", "auto")
+    with pytest.raises(SpecError, match="key=value"):
+        parse_option("gamma")
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(SpecError, match=r"unknown defense 'nope'; known: .*fedavg"):
+        DEFENSES.create("nope")
+
+
+def test_unknown_option_lists_valid_ones():
+    from fedarena.strategies import STRATEGIES
+
+    with pytest.raises(SpecError, match="takes no option mu; its options: server_lr"):
+        STRATEGIES.create("fedavg(mu=1)")
+
+
+def test_file_path_plugin(tmp_path):
+    plugin = tmp_path / "my_defense.py"
+    plugin.write_text(
+        "import torch\n"
+        "class Zero:\n"
+        "    def __init__(self, scale: float = 1.0):\n"
+        "        self.scale = scale\n"
+        "    def aggregate(self, updates, weights, ctx):\n"
+        "        from fedarena.defenses import Aggregate\n"
+        "        return Aggregate(update=torch.zeros(updates.shape[1]))\n"
+    )
+    defense = DEFENSES.create(f"{plugin}:Zero(scale=2.0)")
+    assert defense.scale == 2.0
+    with pytest.raises(SpecError, match="has no attribute 'Missing'"):
+        DEFENSES.create(f"{plugin}:Missing")
+    with pytest.raises(SpecError, match="does not exist"):
+        DEFENSES.create(f"{tmp_path}/absent.py:Zero")
+
+
+def test_module_path_plugin():
+    attack = ATTACKS.create("fedarena.attacks.none:NoAttack")
+    assert attack.goal == "none"
