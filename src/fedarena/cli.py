@@ -1,0 +1,277 @@
+"""Command-line interface: ``fedarena run``, ``fedarena data inspect``.
+
+User errors (bad flags, files, specs) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fedarena.errors import FedarenaError, SpecError
+from fedarena.metrics import METRIC_KEYS
+from fedarena.registry import ComponentSpec, parse_component, parse_option
+from fedarena.scenarios.spec import ENGINES, Scenario
+
+if TYPE_CHECKING:
+    from fedarena.engine.federation import RoundRecord
+
+EXIT_USAGE = 2
+
+
+def _with_options(spec: str, options: list[str]) -> str:
+    """Merge ``--x-opt key=value`` flags into a component spec string."""
+    parsed = parse_component(spec)
+    extra = dict(parse_option(o) for o in options)
+    return str(ComponentSpec(parsed.name, {**parsed.options, **extra}))
+
+
+def _add_run_parser(commands: argparse._SubParsersAction) -> None:
+    defaults = {f.name: f.default for f in fields(Scenario)}
+    run = commands.add_parser(
+        "run",
+        help="run one scenario and print its metrics",
+        description="Train a federated recommender on simulated shoppers and report metrics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run.add_argument("--seed", type=int, default=defaults["seed"], help="random seed")
+    run.add_argument("--rounds", type=int, default=defaults["rounds"], help="federated rounds")
+    run.add_argument(
+        "--clients-per-round",
+        type=int,
+        default=defaults["clients_per_round"],
+        help="shoppers sampled per round",
+    )
+    run.add_argument(
+        "--shoppers", type=int, default=defaults["shoppers"], help="shoppers simulated"
+    )
+    run.add_argument(
+        "--alpha",
+        type=float,
+        default=defaults["alpha"],
+        help="Dirichlet concentration of category affinities (small = more non-IID)",
+    )
+    run.add_argument(
+        "--catalog",
+        default=defaults["catalog"],
+        help="'builtin' or a path to an Amazon 2023 CSV file or folder",
+    )
+    run.add_argument(
+        "--items",
+        type=int,
+        default=defaults["items"],
+        help="catalog size (built-in) or items sampled from an Amazon catalog",
+    )
+    run.add_argument("--dim", type=int, default=defaults["dim"], help="embedding dimension")
+    run.add_argument(
+        "--engine", choices=ENGINES, default=defaults["engine"], help="local training engine"
+    )
+    run.add_argument("--attack", default=defaults["attack"], help="attack spec, e.g. label_flip")
+    run.add_argument(
+        "--attack-opt", action="append", default=[], metavar="KEY=VALUE", help="attack option"
+    )
+    run.add_argument(
+        "--malicious-fraction",
+        type=float,
+        default=defaults["malicious_fraction"],
+        help="share of shoppers that are malicious, in [0, 0.5)",
+    )
+    run.add_argument(
+        "--defense",
+        default=defaults["defense"],
+        help="defense spec, e.g. 'norm_clip(max_norm=2) > krum'",
+    )
+    run.add_argument("--strategy", default=defaults["strategy"], help="strategy spec")
+    run.add_argument(
+        "--strategy-opt", action="append", default=[], metavar="KEY=VALUE", help="strategy option"
+    )
+    run.add_argument("--local-epochs", type=int, default=defaults["local_epochs"])
+    run.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    run.add_argument("--local-lr", type=float, default=defaults["local_lr"])
+    run.add_argument("--local-optimizer", default=defaults["local_optimizer"])
+    run.add_argument(
+        "--negatives-per-positive", type=int, default=defaults["negatives_per_positive"]
+    )
+    run.add_argument(
+        "--eval-every", type=int, default=defaults["eval_every"], help="evaluate every N rounds"
+    )
+    run.add_argument(
+        "--no-baselines", action="store_true", help="skip popularity/local/centralised"
+    )
+    run.add_argument("--out", type=Path, help="write the JSON result here")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedarena",
+        description="Attacks x defenses x strategies on a non-IID federated recommender.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parser(commands)
+    data = commands.add_parser("data", help="catalog tools")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    inspect = data_commands.add_parser(
+        "inspect", help="load an Amazon CSV file or folder and print its load report and statistics"
+    )
+    inspect.add_argument("path", type=Path, help="a CSV file or a folder of CSV files")
+    return parser
+
+
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
+    return Scenario(
+        seed=args.seed,
+        rounds=args.rounds,
+        clients_per_round=args.clients_per_round,
+        shoppers=args.shoppers,
+        alpha=args.alpha,
+        catalog=args.catalog,
+        items=args.items,
+        dim=args.dim,
+        engine=args.engine,
+        attack=_with_options(args.attack, args.attack_opt),
+        malicious_fraction=args.malicious_fraction,
+        defense=args.defense,
+        strategy=_with_options(args.strategy, args.strategy_opt),
+        local_epochs=args.local_epochs,
+        batch_size=args.batch_size,
+        local_lr=args.local_lr,
+        local_optimizer=args.local_optimizer,
+        negatives_per_positive=args.negatives_per_positive,
+        eval_every=args.eval_every,
+        baselines=not args.no_baselines,
+    )
+
+
+def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` so that ``path`` holds either the old or the whole new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written before spending time on a run."""
+    if path.is_dir():
+        raise FedarenaError(f"--out: {path} is a folder, expected a file name")
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise FedarenaError(f"--out: {folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK):
+                raise FedarenaError(f"--out: folder {folder} is not writable")
+            return
+
+
+def _save_result(path: Path, result: dict[str, Any]) -> None:
+    """Write the result; if that fails, keep it in a temporary file and say where."""
+    try:
+        write_json_atomic(path, result)
+    except OSError as err:
+        fd, fallback = tempfile.mkstemp(prefix="fedarena-run-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(result, handle, indent=2)
+        raise FedarenaError(
+            f"--out: cannot write {path} ({err.strerror}); the result is saved in {fallback}"
+        ) from None
+
+
+def _results_table(result: dict[str, Any]) -> Table:
+    table = Table(title="Final metrics (benign shoppers, held-out purchases vs 99 negatives)")
+    table.add_column("model")
+    for key in METRIC_KEYS:
+        table.add_column(key, justify="right")
+    rows = {"federated": result["final"], **result["baselines"]}
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics[k]:.4f}" for k in METRIC_KEYS))
+    return table
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.scenarios.run import run_scenario
+
+    scenario = scenario_from_args(args)
+    if args.out is not None:
+        _check_writable(args.out)
+    progress = Progress(
+        TextColumn("[bold]round {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("loss {task.fields[loss]}  NDCG@10 {task.fields[ndcg]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.quiet,
+    )
+    task = progress.add_task("federated", total=scenario.rounds, loss="-", ndcg="-")
+
+    def on_round(record: RoundRecord) -> None:
+        progress.start()  # on the first round only: set-up errors print without a bar
+        ndcg = record.metrics.get("ndcg@10")
+        progress.update(
+            task,
+            advance=1,
+            loss=f"{record.train_loss:.4f}",
+            ndcg=f"{ndcg:.4f}" if ndcg is not None else "-",
+        )
+
+    try:
+        result = run_scenario(scenario, on_round)
+    finally:
+        progress.stop()
+    if args.out is not None:
+        _save_result(args.out, result)
+    if not args.quiet:
+        console.print(_results_table(result))
+        t = result["timings"]
+        console.print(
+            f"wall {t['wall_s']:.1f} s (federated {t['federated_s']:.1f} s, "
+            f"{t['per_round_s'] * 1000:.0f} ms/round; baselines {t['baselines_s']:.1f} s)"
+            + (f"; result written to {args.out}" if args.out else "")
+        )
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.data.amazon import load_amazon
+    from fedarena.data.summary import catalog_summary
+
+    catalog, report = load_amazon(args.path)
+    console.print(catalog_summary(catalog, report))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console()
+    handlers = {"run": cmd_run, "data": cmd_data_inspect}
+    try:
+        return handlers[args.command](args, console)
+    except (FedarenaError, SpecError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"fedarena: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fedarena: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

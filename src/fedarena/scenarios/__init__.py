@@ -1,0 +1,1 @@
+"""Scenario specs and single runs (matrix runner and results store to come)."""

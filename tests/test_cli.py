@@ -1,0 +1,108 @@
+"""The CLI: a small run end to end, determinism, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fedarena.cli import main
+
+SMALL = [
+    "--rounds",
+    "3",
+    "--shoppers",
+    "60",
+    "--clients-per-round",
+    "10",
+    "--items",
+    "300",
+    "--dim",
+    "8",
+    "--quiet",
+]
+
+
+def _run(tmp_path, name, *extra):
+    out = tmp_path / name
+    assert main(["run", *SMALL, *extra, "--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_run_writes_the_documented_result(tmp_path):
+    result = _run(tmp_path, "r.json")
+    assert result["schema"] == "fedarena.run/1"
+    assert result["spec"]["rounds"] == 3
+    for key in ("ndcg@10", "hr@10", "auc"):
+        assert 0.0 <= result["final"][key] <= 1.0
+        for baseline in ("popularity", "local", "centralised"):
+            assert 0.0 <= result["baselines"][baseline][key] <= 1.0
+    assert len(result["rounds"]) == 3
+    assert {"wall_s", "per_round_s"} <= set(result["timings"])
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = _run(tmp_path, "a.json", "--seed", "5", "--no-baselines")
+    b = _run(tmp_path, "b.json", "--seed", "5", "--no-baselines")
+    c = _run(tmp_path, "c.json", "--seed", "6", "--no-baselines")
+    assert a["final"] == b["final"]
+    assert [r["train_loss"] for r in a["rounds"]] == [r["train_loss"] for r in b["rounds"]]
+    assert a["final"] != c["final"]
+
+
+def test_sequential_engine_gives_the_same_metrics(tmp_path):
+    fast = _run(tmp_path, "v.json", "--no-baselines")
+    slow = _run(tmp_path, "s.json", "--no-baselines", "--engine", "sequential")
+    for key in ("ndcg@10", "hr@10", "auc"):
+        assert fast["final"][key] == pytest.approx(slow["final"][key], abs=2e-3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rounds", "0"], "rounds must be > 0"),
+        (["--clients-per-round", "-1"], "clients_per_round must be > 0"),
+        (["--alpha", "0"], "alpha must be > 0"),
+        (["--clients-per-round", "70"], "exceeds shoppers"),
+        (["--catalog", "/no/such/path"], "/no/such/path"),
+        (["--malicious-fraction", "0.5"], "malicious_fraction must be in"),
+        (["--attack", "nope"], "unknown attack 'nope'"),
+        (["--defense", "fedavg(x=1)"], "takes no option x"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(["run", *SMALL, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_catalog_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["run", *SMALL, "--catalog", str(tmp_path / "empty")]) == 2
+    assert "holds no .csv file" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,link\nx,y\n")
+    assert main(["data", "inspect", str(bad)]) == 2
+    assert "ratings" in capsys.readouterr().err
+
+
+def test_output_under_a_file_is_refused_before_running(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", *SMALL, "--out", str(blocker / "r.json")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_failed_write_keeps_the_result(tmp_path, capsys, monkeypatch):
+    import fedarena.cli as cli
+
+    def refuse(path, document):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli, "write_json_atomic", refuse)
+    assert main(["run", *SMALL, "--no-baselines", "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    saved = err.rsplit("saved in ", 1)[1].strip()
+    assert json.loads(Path(saved).read_text())["schema"] == "fedarena.run/1"
