@@ -94,6 +94,11 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--strategy", default=defaults["strategy"], help="strategy spec")
     run.add_argument(
+        "--compression",
+        default=defaults["compression"],
+        help="update compression spec, e.g. 'topk(ratio=0.1)'",
+    )
+    run.add_argument(
         "--strategy-opt", action="append", default=[], metavar="KEY=VALUE", help="strategy option"
     )
     run.add_argument("--local-epochs", type=int, default=defaults["local_epochs"])
@@ -144,6 +149,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         malicious_fraction=args.malicious_fraction,
         defense=args.defense,
         strategy=_with_options(args.strategy, args.strategy_opt),
+        compression=args.compression,
         local_epochs=args.local_epochs,
         batch_size=args.batch_size,
         local_lr=args.local_lr,

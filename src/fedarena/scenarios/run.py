@@ -71,9 +71,26 @@ def detection(history: list[RoundRecord]) -> dict[str, float | None]:
 
 
 def run_scenario(
-    scenario: Scenario, on_round: Callable[[RoundRecord], None] | None = None
+    scenario: Scenario,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    compare_clean: bool = True,
 ) -> dict[str, Any]:
-    """Simulate, federate, evaluate and compare with the baselines; deterministic in the seed."""
+    """Simulate, federate, evaluate and compare with the baselines; deterministic in the seed.
+
+    For an untargeted attack with ``compare_clean``, the same scenario is also
+    run with ``attack = none`` (same seed, so the same shoppers and the same
+    malicious set, behaving honestly) and ``final`` gains the utility drops
+    ``<metric>_drop = clean - attacked``.
+    """
+    result = _run_one(scenario, on_round)
+    if compare_clean and result["attack"]["goal"] == "untargeted":
+        clean = _run_one(replace(scenario, attack="none", baselines=False), None)
+        result["clean"] = {k: clean["final"][k] for k in METRIC_KEYS}
+        result["final"] |= utility_drop(result, clean)
+    return result
+
+
+def _run_one(scenario: Scenario, on_round: Callable[[RoundRecord], None] | None) -> dict[str, Any]:
     torch.manual_seed(scenario.seed)
     start = time.perf_counter()
     catalog = load_catalog(scenario)
