@@ -8,7 +8,8 @@ An attack overrides only the hooks where it acts and declares what it knows:
   the benign updates only when ``knowledge == "omniscient"``.
 
 Updates returned by ``craft`` are sent as they are: any shape, any values. The
-server must survive them (``fedarena.engine.guard``).
+server must survive them (``fedarena.engine.guard``). ``send`` builds that list
+from the honest updates and the malicious clients' crafted rows.
 """
 
 from __future__ import annotations
@@ -71,6 +72,24 @@ class Attack:
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
         """The updates actually sent, one per sampled client (default: the honest ones)."""
         return list(updates)
+
+
+def real(name: str, value: object) -> float:
+    """``value`` as a float if it is a number (not a bool), else a ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def send(updates: Tensor, malicious: Tensor, crafted: Tensor) -> list[Tensor]:
+    """The sent list: honest rows as trained, malicious rows replaced by ``crafted``.
+
+    ``crafted`` is one row per malicious client (in client order), shape
+    (m, d), or a single (d,) row that every malicious client sends.
+    """
+    sent = updates.clone()
+    sent[malicious] = crafted.to(sent.dtype)
+    return list(sent)
 
 
 ATTACKS: Registry[Attack] = Registry("attack", "fedarena.attacks", "fedarena.attacks")
