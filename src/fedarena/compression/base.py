@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from fedarena.registry import Registry
 
@@ -18,9 +20,33 @@ class Compressor(Protocol):
     error feedback); it returns what the server decodes and the exact number of
     bytes each client put on the wire. Anything that is not a float vector of
     the expected length passes through unchanged, for the server to reject.
+    The federation calls it once per round, in round order.
     """
 
     def roundtrip(self, sent: list[Any], client_ids: np.ndarray) -> tuple[list[Any], list[int]]: ...
+
+
+def raw_bytes(message: Any) -> int:
+    """Bytes of a message sent as it is: a tensor's raw data, else 0 (nothing decodable)."""
+    return message.numel() * message.element_size() if isinstance(message, Tensor) else 0
+
+
+def encodable(message: Any) -> Tensor | None:
+    """``message`` as a float32 vector if an encoder may take it, else ``None``.
+
+    Encodable: a 1-D floating-point tensor whose entries are finite in float32.
+    Anything else is sent as it is, so that the server's guard sees (and
+    rejects) exactly what the client produced.
+    """
+    if not isinstance(message, Tensor) or not message.is_floating_point() or message.dim() != 1:
+        return None
+    vector = message.detach().float()
+    return vector if bool(torch.isfinite(vector).all()) else None
+
+
+def index_width(d: int) -> int:
+    """Bytes of the narrowest unsigned integer (1, 2 or 4 bytes) that holds every index < d."""
+    return 1 if d <= 2**8 else 2 if d <= 2**16 else 4
 
 
 COMPRESSORS: Registry[Compressor] = Registry(

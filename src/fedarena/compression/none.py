@@ -5,14 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from torch import Tensor
 
-from fedarena.compression.base import COMPRESSORS
-
-
-def raw_bytes(message: Any) -> int:
-    """Bytes of a message sent as it is: a tensor's raw data, else 0 (nothing decodable)."""
-    return message.numel() * message.element_size() if isinstance(message, Tensor) else 0
+from fedarena.compression.base import COMPRESSORS, raw_bytes
 
 
 @COMPRESSORS.register("none")

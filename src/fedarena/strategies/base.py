@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -13,7 +14,15 @@ from fedarena.registry import Registry
 
 @runtime_checkable
 class Strategy(Protocol):
-    """How the server runs rounds; the defense decides how updates are combined."""
+    """How the server runs rounds; the defense decides how updates are combined.
+
+    ``server_step`` receives the defense's aggregate ``Delta_t`` (the combined
+    change the clients propose, a (d,) float32 tensor) and returns the next
+    global model. ``server_lr`` is the step size applied to ``Delta_t``; model
+    replacement reads it to choose its boost.
+    """
+
+    server_lr: float
 
     def sample_clients(
         self, n_available: int, n_per_round: int, rng: np.random.Generator
@@ -27,6 +36,13 @@ class Strategy(Protocol):
 def sample_uniform(n_available: int, n_per_round: int, rng: np.random.Generator) -> np.ndarray:
     """``n_per_round`` distinct clients, uniformly at random, in increasing id order."""
     return np.sort(rng.choice(n_available, size=n_per_round, replace=False))
+
+
+def real(name: str, value: object) -> float:
+    """``value`` as a float, or a ``ValueError`` saying that option ``name`` must be a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "fedarena.strategies", "fedarena.strategies")

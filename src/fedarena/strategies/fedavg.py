@@ -6,7 +6,7 @@ import numpy as np
 from torch import Tensor
 
 from fedarena.engine.local import LocalTraining
-from fedarena.strategies.base import STRATEGIES, sample_uniform
+from fedarena.strategies.base import STRATEGIES, real, sample_uniform
 
 
 @STRATEGIES.register("fedavg")
@@ -15,12 +15,16 @@ class FedAvg:
 
     w_{t+1} = w_t + eta * Delta_t, with Delta_t the defense's aggregate of the
     clients' updates and eta the server learning rate (1 in the paper).
+
+    >>> import torch
+    >>> FedAvg(server_lr=0.5).server_step(torch.ones(2), torch.tensor([2.0, -4.0]), round=0)
+    tensor([ 2., -1.])
     """
 
     def __init__(self, server_lr: float = 1.0) -> None:
-        if not server_lr > 0:
+        if not real("server_lr", server_lr) > 0:
             raise ValueError(f"server_lr must be > 0, got {server_lr}")
-        self.server_lr = server_lr
+        self.server_lr = float(server_lr)
 
     def sample_clients(
         self, n_available: int, n_per_round: int, rng: np.random.Generator
