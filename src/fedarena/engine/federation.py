@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -162,15 +162,39 @@ class Federation:
                 benign_updates=benign if self.attack.knowledge == "omniscient" else None,
             ),
         )
+        weights = [float(w) for w in self.population.n_train[clients]]
+        return self.finish_round(
+            round, clients, sent, weights, result.loss, generator, local, start
+        )
+
+    def finish_round(
+        self,
+        round: int,
+        clients: np.ndarray,
+        sent: list[Any],
+        weights: list[float | None],
+        losses: Tensor,
+        generator: torch.Generator,
+        local: LocalTraining,
+        start: float,
+    ) -> RoundRecord:
+        """The server's half of a round, from what the clients sent to the next global model.
+
+        ``weights[i]`` is client ``i``'s number of examples (``None`` when a
+        client reported no usable number, which rejects its update). Shared by
+        the in-process engine and the Flower strategy (``fedarena.flower``).
+        """
         received, sent_bytes = self.compressor.roundtrip(sent, clients)
-        kept, valid = guard.screen(received, len(self.global_params))
-        weights = torch.from_numpy(self.population.n_train[clients]).float()
+        usable = [u if w is not None else None for u, w in zip(received, weights, strict=True)]
+        kept, valid = guard.screen(usable, len(self.global_params))
+        weight = torch.tensor([w or 0.0 for w in weights], dtype=torch.float32)
+        is_malicious = torch.from_numpy(self.malicious[clients])
         accepted = valid.clone()
         skipped = True
         if len(kept):
             aggregate = self.defense.aggregate(
                 kept,
-                weights[valid],
+                weight[valid],
                 RoundContext(
                     round=round,
                     n_malicious=self.n_malicious_assumed,
@@ -191,7 +215,7 @@ class Federation:
                 self.global_params = new_params.detach().float()
                 skipped = False
         flagged = ~accepted
-        benign_loss = result.loss[~is_malicious]
+        benign_loss = losses[~is_malicious]
         record = RoundRecord(
             round=round,
             train_loss=float(benign_loss.mean()) if len(benign_loss) else float("nan"),

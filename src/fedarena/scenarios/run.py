@@ -82,6 +82,11 @@ def run_scenario(
     malicious set, behaving honestly) and ``final`` gains the utility drops
     ``<metric>_drop = clean - attacked``.
     """
+    if scenario.engine == "flower":
+        # Imported here: only this engine needs Flower's simulation runtime (Ray).
+        from fedarena.flower.simulation import run_flower
+
+        return run_flower(scenario, on_round, compare_clean)
     result = _run_one(scenario, on_round)
     if compare_clean and result["attack"]["goal"] == "untargeted":
         clean = _run_one(replace(scenario, attack="none", baselines=False), None)

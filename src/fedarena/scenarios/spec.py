@@ -8,7 +8,7 @@ from typing import Any
 from fedarena.engine.local import OPTIMIZERS, LocalTraining
 from fedarena.errors import SpecError
 
-ENGINES = ("vectorised", "sequential")
+ENGINES = ("vectorised", "sequential", "flower")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,10 @@ class Scenario:
     ``attack``, ``defense``, ``strategy`` and ``compression`` are component
     specs such as ``trimmed_mean(beta=0.1)`` (a defense may be a chain,
     ``norm_clip(max_norm=1) > krum``); ``catalog`` is ``builtin`` or a path to
-    an Amazon CSV file or folder.
+    an Amazon CSV file or folder. ``engine``: ``vectorised`` (default) or
+    ``sequential`` run in-process; ``flower`` runs the scenario as a Flower
+    federation in Flower's simulation runtime (``fedarena.flower``), its
+    clients training with the vectorised trainer.
     """
 
     seed: int = 0

@@ -1,0 +1,13 @@
+"""The Flower engine: fedarena scenarios as Flower federations (Message API).
+
+- ``client_app.app``: fedarena shoppers, attacks included, as a ``ClientApp``;
+  each shopper's private embedding stays in its SuperNode's state.
+- ``strategy.FedarenaStrategy``: any fedarena defense + strategy as a Flower
+  ``Strategy``, with the in-process engine's screening and server step.
+- ``server_app.app``: the ``ServerApp`` of the Flower App in ``flower-app/``.
+- ``simulation.run_flower``: ``run_scenario``'s result through Flower's
+  simulation runtime.
+
+See ``docs/flower.md`` for how the engines differ and how to deploy. Nothing
+is imported here: a ClientApp process loads only what it needs, not Ray.
+"""

@@ -1,0 +1,153 @@
+"""fedarena shoppers as a Flower ``ClientApp`` (Message API).
+
+A SuperNode hosts the shoppers of its partition (``fedarena.flower.hosting``).
+For a ``train`` message naming shopper ``s`` in round ``t`` it does what the
+in-process engine does for that shopper:
+
+    data      = attack.poison(log_s)           if s is malicious
+    w_s, u_s  = local training from w_t         (same rng as in-process)
+    update    = w_s - w_t
+    sent      = attack.craft([update])          if s is malicious and the attack knows nothing
+
+and replies with ``sent``, ``n_train(s)`` and the training loss. The private
+embedding ``u_s`` is kept in the node's ``Context.state`` between rounds and
+never leaves the node.
+
+Only an attack whose ``knowledge`` is ``none`` (noise, garbage) crafts here:
+it needs nothing but the client. Attacks that craft from the coalition's
+updates (``own``) or from everyone's (``omniscient``) have their clients send
+the honest, possibly poisoned, update and craft in the server-side adversary
+hook (``fedarena.flower.adversary``). The one difference from the in-process
+engine: a client-side craft draws from a generator seeded by (seed, round,
+shopper) instead of the round's shared generator, so random crafts (Gaussian
+noise) are the same in distribution, not in value, and the round's generator
+reaches the defense undrawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from torch import Tensor
+
+from fedarena.attacks import AttackContext
+from fedarena.engine.federation import Trainer
+from fedarena.engine.local import build_batches, training_examples
+from fedarena.errors import FedarenaError
+from fedarena.flower.adversary import CRAFTS_ON_SERVER
+from fedarena.flower.hosting import NUM_PARTITIONS, PARTITION_ID, Partition
+from fedarena.flower.logs import flower_logging
+from fedarena.flower.messages import (
+    CONFIG,
+    NODE,
+    PARAMS,
+    TrainInstruction,
+    params_from,
+    reply_content,
+)
+from fedarena.flower.world import World, build_world
+from fedarena.scenarios.spec import Scenario
+
+USERS = "fedarena.private-embeddings"
+CRAFT_STREAM = 4
+
+app = ClientApp()
+
+
+@dataclass(frozen=True)
+class ShopperOutcome:
+    """What one shopper's round produced: what it sends, its new embedding, its loss."""
+
+    sent: Any
+    user: Tensor
+    loss: float
+
+
+def train_shopper(
+    world: World,
+    trainer: Trainer,
+    instruction: TrainInstruction,
+    global_params: Tensor,
+    user: Tensor,
+) -> ShopperOutcome:
+    """One shopper's local round (see the module docstring), bit for bit the in-process one."""
+    scenario, shopper, t = world.scenario, instruction.shopper, instruction.round
+    rng = np.random.default_rng([scenario.seed, 2, t, shopper])
+    items, labels = world.population.train_log(shopper)
+    malicious = bool(world.malicious[shopper])
+    if malicious:
+        items, labels = world.attack.poison(items, labels, world.n_items, rng)
+    examples = training_examples(items, labels, world.n_items, instruction.local, rng)
+    batches = build_batches([examples], instruction.local, [rng])
+    result = trainer.train(global_params, user[None], batches, instruction.local)
+    sent: Any = result.shared[0] - global_params
+    if malicious and world.attack.knowledge not in CRAFTS_ON_SERVER:
+        seed = np.random.default_rng([scenario.seed, CRAFT_STREAM, t, shopper]).integers(2**62)
+        crafted = world.attack.craft(
+            sent[None],
+            torch.ones(1, dtype=torch.bool),
+            AttackContext(
+                round=t,
+                global_params=global_params,
+                n_clients=instruction.n_sampled,
+                server_lr=instruction.server_lr,
+                generator=torch.Generator().manual_seed(int(seed)),
+            ),
+        )
+        sent = next(iter(crafted), None)
+    return ShopperOutcome(sent=sent, user=result.users[0], loss=float(result.loss[0]))
+
+
+@lru_cache(maxsize=2)
+def _client_side(scenario: Scenario) -> tuple[World, Trainer]:
+    """The world and trainer of a scenario, built once per ClientApp process."""
+    world = build_world(scenario)
+    return world, world.trainer()
+
+
+@app.query()
+def describe(message: Message, context: Context) -> Message:
+    """Tell the server which shoppers this node hosts."""
+    partition = Partition.from_node_config(context.node_config)
+    record = MetricRecord(
+        {PARTITION_ID: partition.partition_id, NUM_PARTITIONS: partition.num_partitions}
+    )
+    return Message(RecordDict({NODE: record}), reply_to=message)
+
+
+@app.train()
+def train(message: Message, context: Context) -> Message:
+    """Train the shopper the message names; keep its private embedding in the node's state."""
+    instruction = TrainInstruction.from_record(message.content[CONFIG])
+    with flower_logging(instruction.verbose):
+        # Clients run side by side in separate processes: one thread each.
+        torch.set_num_threads(1)
+        partition = Partition.from_node_config(context.node_config)
+        shopper = instruction.shopper
+        if not partition.hosts(shopper):
+            raise FedarenaError(
+                f"shopper {shopper} is not hosted by the SuperNode with {PARTITION_ID}="
+                f"{partition.partition_id} and {NUM_PARTITIONS}={partition.num_partitions}"
+            )
+        world, trainer = _client_side(instruction.scenario)
+        if USERS not in context.state:
+            context.state[USERS] = ArrayRecord()
+        embeddings = context.state[USERS]
+        key = str(shopper)
+        user = (
+            torch.from_numpy(embeddings[key].numpy().copy())
+            if key in embeddings
+            else world.init_users[shopper].clone()
+        )
+        outcome = train_shopper(
+            world, trainer, instruction, params_from(message.content[PARAMS]), user
+        )
+        embeddings[key] = Array(outcome.user.detach().numpy())
+        content = reply_content(outcome.sent, world.population.n_train[shopper], outcome.loss)
+        return Message(content, reply_to=message)

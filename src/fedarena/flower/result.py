@@ -1,0 +1,100 @@
+"""The result document of a Flower run: schema ``fedarena.run/1``, as ``run_scenario`` writes it.
+
+Same keys and meanings as ``docs/results.md``; the baselines are computed on
+the server from the same world, so they equal the in-process run's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from fedarena import __version__, baselines
+from fedarena.data.noniid import noniid_stats
+from fedarena.engine.federation import Federation
+from fedarena.flower.world import World
+from fedarena.scenarios.run import LOCAL_ONLY_EPOCHS, SCHEMA, detection
+
+
+@dataclass(frozen=True)
+class Clock:
+    """When the run started and when its set-up and federated rounds ended (perf_counter)."""
+
+    start: float
+    setup_end: float
+    federated_end: float
+
+
+def reference_points(world: World, federation: Federation) -> dict[str, dict[str, float]]:
+    """The popularity, local-only and centralised baselines of ``run_scenario``."""
+    if not world.scenario.baselines:
+        return {}
+    seed, benign = world.scenario.seed, world.benign
+    return {
+        "popularity": baselines.popularity(world.population, benign, seed),
+        "local": baselines.local_only(
+            world.tower,
+            world.layout,
+            world.init_params,
+            world.init_users,
+            world.population,
+            benign,
+            replace(world.local, epochs=LOCAL_ONLY_EPOCHS),
+            seed,
+        ),
+        "centralised": baselines.centralised(
+            world.tower,
+            world.layout,
+            world.init_params,
+            world.init_users,
+            world.population,
+            federation.evaluator,
+            world.local,
+            seed,
+        ),
+    }
+
+
+def run_document(world: World, federation: Federation, clock: Clock) -> dict[str, Any]:
+    """Final metrics, per-round records, baselines and timings of a finished Flower run."""
+    history = federation.history
+    reference = reference_points(world, federation)
+    final = dict(history[-1].metrics)
+    final |= detection(history)
+    final["bytes_per_client_per_round"] = float(np.mean([r.bytes_per_client for r in history]))
+    if hasattr(world.defense, "privacy"):
+        final |= world.defense.privacy(federation)
+    end = time.perf_counter()
+    attack = world.attack
+    return {
+        "schema": SCHEMA,
+        "fedarena_version": __version__,
+        "spec": world.scenario.to_dict(),
+        "attack": {
+            "acts_on": sorted(attack.acts_on),
+            "knowledge": attack.knowledge,
+            "goal": attack.goal,
+            "target_items": [int(i) for i in attack.target_items],
+        },
+        "model": {"shared_parameters": world.layout.dim, "dim": world.scenario.dim},
+        "population": {
+            "shoppers": len(world.population),
+            "excluded_without_test_purchase": world.population.n_excluded,
+            "malicious": int(world.malicious.sum()),
+            "items": len(world.catalog),
+            **noniid_stats(world.population, world.catalog),
+        },
+        "final": final,
+        "rounds": [r.as_dict() for r in history],
+        "baselines": reference,
+        "timings": {
+            "wall_s": end - clock.start,
+            "setup_s": clock.setup_end - clock.start,
+            "federated_s": clock.federated_end - clock.setup_end,
+            "per_round_s": float(np.mean([r.seconds for r in history])),
+            "baselines_s": end - clock.federated_end,
+        },
+    }

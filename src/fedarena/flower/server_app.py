@@ -1,0 +1,159 @@
+"""fedarena's Flower ``ServerApp``: find the shoppers' nodes, run the rounds, write the result.
+
+The same ``serve`` runs under Flower's simulation runtime
+(``fedarena.flower.simulation.run_flower``) and under a deployment
+(``flwr run flower-app <superlink>``; see ``docs/flower.md``). In a
+deployment the scenario comes from the run config: every field of
+``fedarena.scenarios.spec.Scenario`` under its own name, plus ``out`` (a path
+on the SuperLink's machine for the result JSON, empty for none) and
+``verbose`` (Flower's own INFO logs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from fedarena.cli import write_json_atomic
+from fedarena.engine.federation import Federation, RoundRecord
+from fedarena.errors import FedarenaError
+from fedarena.flower.hosting import (
+    NUM_PARTITIONS,
+    PARTITION_ID,
+    MissingPartition,
+    Partition,
+    shopper_nodes,
+)
+from fedarena.flower.logs import configure_flower_logging
+from fedarena.flower.messages import CONFIG, NODE, params_record
+from fedarena.flower.result import Clock, run_document
+from fedarena.flower.strategy import FedarenaStrategy
+from fedarena.flower.world import World, build_world
+from fedarena.scenarios.spec import Scenario
+
+DISCOVERY_TIMEOUT_S = 300.0
+POLL_S = 0.5
+
+app = ServerApp()
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The Flower App's run config: a scenario, where to write its result, how loud to be."""
+
+    scenario: Scenario
+    out: str = ""
+    verbose: bool = False
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, Any]) -> AppConfig:
+        values = dict(run_config)
+        out = values.pop("out", "")
+        verbose = values.pop("verbose", False)
+        return cls(Scenario.from_dict(values, where="run config"), str(out), bool(verbose))
+
+
+def discover(grid: Grid, n_shoppers: int, timeout: float = DISCOVERY_TIMEOUT_S) -> dict[int, int]:
+    """Ask every connected node which shoppers it hosts until all ``n_shoppers`` have one.
+
+    Returns shopper -> node id. Waits for nodes still connecting; a node that
+    cannot say (no partition in its ``--node-config``) or an incomplete
+    federation after ``timeout`` seconds is an error.
+    """
+    partitions: dict[int, Partition] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        new = [node for node in grid.get_node_ids() if node not in partitions]
+        queries = [
+            Message(
+                RecordDict({CONFIG: ConfigRecord()}),
+                dst_node_id=node,
+                message_type=MessageType.QUERY,
+            )
+            for node in new
+        ]
+        for reply in grid.send_and_receive(queries, timeout=timeout) if queries else []:
+            node = reply.metadata.src_node_id
+            if reply.has_error():
+                reason = reply.error.reason
+                raise FedarenaError(f"SuperNode {node} cannot say what it hosts: {reason}")
+            record = reply.content[NODE]
+            partitions[node] = Partition(int(record[PARTITION_ID]), int(record[NUM_PARTITIONS]))
+        try:
+            return shopper_nodes(partitions, n_shoppers)
+        except MissingPartition:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL_S)
+
+
+def serve(
+    grid: Grid,
+    world: World,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    verbose: bool = False,
+    start: float | None = None,
+) -> dict[str, Any]:
+    """Run the scenario's rounds over ``grid`` and return its result document."""
+    start = time.perf_counter() if start is None else start
+    nodes = discover(grid, len(world.population))
+    scenario = world.scenario
+    federation = Federation(
+        population=world.population,
+        malicious=world.malicious,
+        # The server holds no private embedding; the field is only read for its width.
+        users=world.init_users.new_zeros(0, scenario.dim),
+        global_params=world.init_params.clone(),
+        trainer=world.trainer(),
+        evaluator=world.evaluator(),
+        attack=world.attack,
+        defense=world.defense,
+        strategy=world.strategy,
+        local=world.local,
+        clients_per_round=scenario.clients_per_round,
+        n_malicious_assumed=world.n_malicious_assumed,
+        server_lr=world.server_lr,
+        seed=scenario.seed,
+        compressor=world.compressor,
+        root=world.root,
+    )
+    strategy = FedarenaStrategy(scenario, federation, nodes, on_round, verbose)
+    setup_end = time.perf_counter()
+    strategy.start(
+        grid,
+        params_record(federation.global_params),
+        num_rounds=scenario.rounds,
+        evaluate_fn=strategy.evaluate,
+    )
+    return run_document(world, federation, Clock(start, setup_end, time.perf_counter()))
+
+
+def _print_round(record: RoundRecord) -> None:
+    ndcg = record.metrics.get("ndcg@10")
+    print(
+        f"fedarena round {record.round + 1}: loss {record.train_loss:.4f}"
+        + (f"  NDCG@10 {ndcg:.4f}" if ndcg is not None else ""),
+        flush=True,
+    )
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Deployment entry point: the scenario from the run config, the result to ``out``."""
+    config = AppConfig.from_run_config(context.run_config)
+    configure_flower_logging(config.verbose)
+    result = serve(grid, build_world(config.scenario), _print_round, config.verbose)
+    if config.out:
+        write_json_atomic(Path(config.out), result)
+    final = result["final"]
+    print(
+        f"fedarena done: NDCG@10 {final['ndcg@10']:.4f}  HR@10 {final['hr@10']:.4f}  "
+        f"AUC {final['auc']:.4f}" + (f"; result written to {config.out}" if config.out else ""),
+        flush=True,
+    )

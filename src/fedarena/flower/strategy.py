@@ -1,0 +1,232 @@
+"""Any fedarena defense and strategy as a Flower strategy (``flwr.serverapp.strategy.Strategy``).
+
+Round ``t`` (Flower's round ``t + 1``), as ``Strategy.start`` drives it:
+
+- ``configure_train``: the fedarena strategy samples shoppers with the round's
+  rng (the same draws as in-process), and each sampled shopper's SuperNode gets
+  a ``train`` message with the global parameters and a ``TrainInstruction``.
+- ``aggregate_train``: the replies are decoded without trust, an omniscient
+  attack crafts through the server-side adversary hook, then
+  ``fedarena.flower.aggregation`` screens, defends and steps exactly as
+  ``Federation.step`` does. A reply that is a Flower error, or a missing
+  reply, stops the run with the client's reason: a benchmark round is only
+  comparable when every sampled client answered.
+- evaluation is the benchmark's, on the server (``evaluate``, passed to
+  ``Strategy.start`` as ``evaluate_fn``): the benign shoppers' held-out
+  purchases scored with the in-process ``Evaluator``. There is no federated
+  evaluation round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from logging import INFO
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.common.logger import log
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+
+from fedarena.attacks import AttackContext
+from fedarena.engine.federation import Federation, RoundRecord
+from fedarena.engine.local import LocalTraining
+from fedarena.errors import FedarenaError
+from fedarena.flower.adversary import craft_on_server
+from fedarena.flower.aggregation import Received, aggregate_round
+from fedarena.flower.messages import (
+    CONFIG,
+    PARAMS,
+    TrainInstruction,
+    decoded_update,
+    params_record,
+    reported_loss,
+    reported_weight,
+)
+from fedarena.scenarios.spec import Scenario
+
+
+@dataclass(frozen=True)
+class _Round:
+    """What ``configure_train`` decided, for ``aggregate_train`` to use."""
+
+    index: int
+    clients: np.ndarray
+    generator: torch.Generator
+    local: LocalTraining
+    start: float
+    messages: list[Message]
+
+
+class FedarenaStrategy(Strategy):
+    """A fedarena round (sampling, defense, server step) on Flower's Message API.
+
+    ``federation`` holds the server's state and components; ``nodes`` maps each
+    shopper to the SuperNode hosting it; ``on_round`` receives every round's
+    record once it is evaluated (the CLI's progress bar).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        federation: Federation,
+        nodes: dict[int, int],
+        on_round: Callable[[RoundRecord], None] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self.federation = federation
+        self.nodes = nodes
+        self.on_round = on_round
+        self.verbose = verbose
+        self._round: _Round | None = None
+
+    def summary(self) -> None:
+        fed = self.federation
+        log(
+            INFO,
+            "\tfedarena: %s shoppers, %s per round, attack %s, defense %s, strategy %s",
+            len(fed.population),
+            fed.clients_per_round,
+            self.scenario.attack,
+            self.scenario.defense,
+            self.scenario.strategy,
+        )
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Sample shoppers as in-process and address each one's SuperNode."""
+        start = time.perf_counter()
+        fed = self.federation
+        index = server_round - 1
+        rng = np.random.default_rng([fed.seed, 1, index])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        clients = fed.strategy.sample_clients(len(fed.population), fed.clients_per_round, rng)
+        local = fed.strategy.configure_local(fed.local)
+        messages = [
+            Message(
+                RecordDict(
+                    {
+                        PARAMS: arrays,
+                        CONFIG: TrainInstruction(
+                            scenario=self.scenario,
+                            round=index,
+                            shopper=int(c),
+                            n_sampled=len(clients),
+                            server_lr=fed.server_lr,
+                            local=local,
+                            verbose=self.verbose,
+                        ).record(),
+                    }
+                ),
+                dst_node_id=self.nodes[int(c)],
+                message_type=MessageType.TRAIN,
+            )
+            for c in clients
+        ]
+        self._round = _Round(index, clients, generator, local, start, messages)
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Decode, let an omniscient attack craft, then screen, defend and step."""
+        current = self._round
+        if current is None or current.index != server_round - 1:
+            raise FedarenaError(f"round {server_round}: replies arrived for an unconfigured round")
+        fed = self.federation
+        clients = current.clients
+        position = {m.metadata.message_id: i for i, m in enumerate(current.messages)}
+        sent: list[object] = [None] * len(clients)
+        weights: list[float | None] = [None] * len(clients)
+        losses = [float("nan")] * len(clients)
+        answered = np.zeros(len(clients), dtype=bool)
+        for reply in replies:
+            i = position.get(reply.metadata.reply_to_message_id)
+            if i is None:
+                continue
+            if reply.has_error():
+                raise FedarenaError(
+                    f"round {current.index}: the client of shopper {clients[i]} failed: "
+                    f"{_summary(reply.error.reason)}"
+                )
+            sent[i] = decoded_update(reply.content)
+            weights[i] = reported_weight(reply.content)
+            losses[i] = reported_loss(reply.content)
+            answered[i] = True
+        if not answered.all():
+            silent = clients[~answered]
+            raise FedarenaError(
+                f"round {current.index}: no reply from the clients of shoppers "
+                f"{', '.join(map(str, silent[:5]))}{' ...' if len(silent) > 5 else ''}"
+            )
+        is_malicious = torch.from_numpy(fed.malicious[clients])
+        sent = craft_on_server(
+            fed.attack,
+            sent,
+            is_malicious,
+            len(fed.global_params),
+            AttackContext(
+                round=current.index,
+                global_params=fed.global_params,
+                n_clients=len(clients),
+                server_lr=fed.server_lr,
+                generator=current.generator,
+            ),
+        )
+        record = aggregate_round(
+            fed,
+            current.index,
+            Received(clients, sent, weights, losses),
+            current.generator,
+            current.local,
+            current.start,
+        )
+        metrics = MetricRecord(
+            {
+                "train-loss": record.train_loss,
+                "n-rejected": record.n_rejected,
+                "flagged": record.flagged,
+            }
+        )
+        return params_record(fed.global_params), metrics
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """No federated evaluation: the benchmark scores on the server (``evaluate``)."""
+        return []
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        return None
+
+    def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        """Score the global model when the scenario says so and report the round."""
+        if server_round == 0:
+            return None
+        fed = self.federation
+        index = server_round - 1
+        record = fed.history[-1]
+        if (index + 1) % self.scenario.eval_every == 0 or index == self.scenario.rounds - 1:
+            record.metrics = fed.evaluator(fed.global_params, fed.attack.target_items)
+        if self.on_round is not None:
+            self.on_round(record)
+        numbers = {k: float(v) for k, v in record.metrics.items() if v is not None}
+        return MetricRecord(numbers) if numbers else None
+
+
+def _summary(reason: str) -> str:
+    """The informative line of a Flower error reason.
+
+    Under Ray the client's exception arrives wrapped in a traceback whose last
+    line carries its message; a one-line reason is kept as it is.
+    """
+    lines = [line.strip() for line in reason.splitlines()]
+    lines = [line for line in lines if line.strip("'<>")]
+    return reason if len(lines) <= 1 else lines[-1]

@@ -1,0 +1,150 @@
+"""Everything a scenario determines before round 0, rebuilt identically by every party.
+
+A fedarena scenario is a pure function of its spec and seed: the catalog, the
+shoppers, which of them are malicious, the initial model and the components.
+The in-process engine builds these once (``fedarena.scenarios.run``); in a
+Flower federation the ServerApp and every ClientApp process rebuild the same
+``World`` from the scenario they receive, with the same draws in the same order
+as ``run_scenario``, so that shopper ``s`` holds the same purchase log and the
+same initial private embedding wherever it runs.
+
+Who uses what: a ClientApp reads only its own shoppers' logs, initial
+embeddings and malicious flags, and the attack and defense objects; the
+ServerApp uses the rest (components, the benign set for evaluation, the root
+set of FLTrust-like defenses). The server never sees a trained private
+embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedarena.attacks import ATTACKS, Attack
+from fedarena.compression import COMPRESSORS, Compressor
+from fedarena.data.catalog import Catalog
+from fedarena.data.shoppers import Population, PopulationConfig, simulate_population
+from fedarena.defenses import Defense, create_defense
+from fedarena.engine.evaluation import Evaluator
+from fedarena.engine.federation import Trainer
+from fedarena.engine.local import LocalTraining
+from fedarena.engine.sequential import SequentialTrainer
+from fedarena.engine.vectorised import VectorisedTrainer
+from fedarena.errors import SpecError
+from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
+from fedarena.scenarios.run import load_catalog
+from fedarena.scenarios.spec import Scenario
+from fedarena.strategies import STRATEGIES, Strategy
+
+ROOT_SEED_OFFSET = 10_007
+
+
+@dataclass(frozen=True)
+class World:
+    """The deterministic set-up of one scenario (see the module docstring)."""
+
+    scenario: Scenario
+    catalog: Catalog
+    population: Population
+    malicious: np.ndarray
+    attack: Attack
+    defense: Defense
+    strategy: Strategy
+    compressor: Compressor
+    tower: ItemTower
+    layout: SharedLayout
+    init_params: Tensor
+    init_users: Tensor
+    local: LocalTraining
+    n_malicious_assumed: int
+    root: Population | None
+
+    @property
+    def benign(self) -> np.ndarray:
+        """Ids of the honest shoppers, on whom every metric is computed."""
+        return np.flatnonzero(~self.malicious)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.catalog)
+
+    @property
+    def server_lr(self) -> float:
+        """The server learning rate an attack may assume (model replacement's boost)."""
+        return float(getattr(self.strategy, "server_lr", 1.0))
+
+    def trainer(self) -> Trainer:
+        """Local training as the scenario's engine does it, wrapped by a client-side defense.
+
+        ``sequential`` selects the ``torch.optim`` reference; any other engine
+        (``vectorised``, ``flower``) the vectorised trainer.
+        """
+        kind = SequentialTrainer if self.scenario.engine == "sequential" else VectorisedTrainer
+        trainer: Trainer = kind(self.tower, self.layout)
+        if hasattr(self.defense, "client_trainer"):
+            trainer = self.defense.client_trainer(self.tower, self.layout, trainer)
+        return trainer
+
+    def evaluator(self) -> Evaluator:
+        """The benchmark's scorer over the benign shoppers' held-out purchases."""
+        return Evaluator(
+            self.tower, self.layout, self.population, self.benign, self.local, self.scenario.seed
+        )
+
+
+def build_world(scenario: Scenario) -> World:
+    """Draw the scenario's world exactly as ``fedarena.scenarios.run.run_scenario`` does."""
+    torch.manual_seed(scenario.seed)
+    catalog = load_catalog(scenario)
+    population_config = PopulationConfig(n_shoppers=scenario.shoppers, alpha=scenario.alpha)
+    population = simulate_population(catalog, population_config, scenario.seed)
+    n_malicious = round(scenario.malicious_fraction * len(population))
+    f_per_round = round(scenario.malicious_fraction * scenario.clients_per_round)
+    context = {"n_malicious": f_per_round, "n_clients": scenario.clients_per_round}
+    attack = ATTACKS.create(scenario.attack, **context, seed=scenario.seed, catalog=catalog)
+    defense = create_defense(scenario.defense, **context, seed=scenario.seed)
+    strategy = STRATEGIES.create(scenario.strategy, **context, seed=scenario.seed)
+    compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
+    rng = np.random.default_rng([scenario.seed, 0xA77])
+    population, malicious_ids = attack.enrol(population, catalog, n_malicious, rng)
+    if scenario.clients_per_round > len(population):
+        raise SpecError(
+            f"clients_per_round ({scenario.clients_per_round}) exceeds the "
+            f"{len(population)} shoppers with a held-out purchase"
+        )
+    malicious = np.zeros(len(population), dtype=bool)
+    malicious[malicious_ids] = True
+    root_shoppers = int(getattr(defense, "root_shoppers", 0))
+    root = (
+        simulate_population(
+            catalog,
+            replace(population_config, n_shoppers=root_shoppers),
+            scenario.seed + ROOT_SEED_OFFSET,
+        )
+        if root_shoppers
+        else None
+    )
+    generator = torch.Generator().manual_seed(scenario.seed)
+    tower = ItemTower(catalog, dim=scenario.dim)
+    tower.reset_parameters(generator)
+    layout = SharedLayout.of(tower)
+    return World(
+        scenario=scenario,
+        catalog=catalog,
+        population=population,
+        malicious=malicious,
+        attack=attack,
+        defense=defense,
+        strategy=strategy,
+        compressor=compressor,
+        tower=tower,
+        layout=layout,
+        init_params=layout.flatten(tower),
+        init_users=init_user_embeddings(len(population), scenario.dim, generator),
+        local=scenario.local_training(),
+        n_malicious_assumed=f_per_round,
+        root=root,
+    )

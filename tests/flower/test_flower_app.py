@@ -1,0 +1,63 @@
+"""The Flower App in flower-app/: valid for `flwr run`, in step with Scenario, using our apps."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from flwr.clientapp import ClientApp
+from flwr.common.config import validate_config
+from flwr.serverapp import ServerApp
+
+from fedarena.errors import SpecError
+from fedarena.flower import client_app, server_app
+from fedarena.flower.server_app import AppConfig
+from fedarena.scenarios.spec import Scenario
+
+APP = Path(__file__).parents[2] / "flower-app"
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return tomllib.loads((APP / "pyproject.toml").read_text())
+
+
+def test_flower_accepts_the_app(config):
+    valid, errors, warnings = validate_config(config, check_module=True, project_dir=APP)
+    assert valid, errors
+    assert warnings == []
+
+
+def test_components_are_the_fedarena_apps(config):
+    components = config["tool"]["flwr"]["app"]["components"]
+    assert components["serverapp"] == "fedarena.flower.server_app:app"
+    assert components["clientapp"] == "fedarena.flower.client_app:app"
+    assert isinstance(server_app.app, ServerApp)
+    assert isinstance(client_app.app, ClientApp)
+
+
+def test_run_config_lists_every_scenario_field_with_its_default(config):
+    run_config = config["tool"]["flwr"]["app"]["config"]
+    defaults = {f.name: f.default for f in fields(Scenario)}
+    assert {k: v for k, v in run_config.items() if k not in ("out", "verbose")} == defaults
+    assert AppConfig.from_run_config(run_config) == AppConfig(Scenario(), "", False)
+
+
+def test_run_config_overrides_reach_the_scenario():
+    app_config = AppConfig.from_run_config(
+        {"rounds": 2, "shoppers": 60, "out": "/tmp/r.json", "verbose": True}
+    )
+    assert app_config.scenario == Scenario(rounds=2, shoppers=60)
+    assert app_config.out == "/tmp/r.json" and app_config.verbose
+
+
+def test_an_unknown_run_config_key_names_itself():
+    with pytest.raises(SpecError, match="run config: unknown key 'round'"):
+        AppConfig.from_run_config({"round": 2})
+
+
+def test_the_app_folder_holds_only_its_configuration():
+    # `flwr run` bundles the whole folder; the code comes from the installed package.
+    assert sorted(p.name for p in APP.iterdir()) == ["pyproject.toml"]

@@ -1,0 +1,239 @@
+"""A real Flower deployment on 127.0.0.1: SuperLink, SuperNodes, `flwr run` of the fedarena App.
+
+Slow (Flower starts a process per message and polls every 3 s): about a minute
+for the insecure run, 15 s for the authentication check. Every process a
+test starts, and everything those spawn, is stopped by PID at the end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from flower_processes import (
+    BIN,
+    CONNECTION,
+    Processes,
+    flower_env,
+    free_port,
+    port_open,
+    wait_for,
+    write_connection,
+)
+
+from fedarena.metrics import METRIC_KEYS
+from fedarena.scenarios.run import run_scenario
+from fedarena.scenarios.spec import Scenario
+
+APP = Path(__file__).parents[2] / "flower-app"
+SCENARIO = Scenario(
+    seed=3,
+    rounds=2,
+    shoppers=40,
+    clients_per_round=2,
+    items=300,
+    dim=8,
+    local_epochs=1,
+    baselines=False,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="reads /proc to stop processes"
+    ),
+    pytest.mark.skipif(not (BIN / "flower-superlink").exists(), reason="flower-superlink missing"),
+]
+
+
+@pytest.fixture()
+def processes(tmp_path):
+    started = Processes(flower_env(tmp_path / "flower"), tmp_path / "logs")
+    yield started
+    started.stop()
+    assert started.still_alive() == [], "a Flower process outlived the test"
+
+
+def _superlink(processes: Processes, port: int, *security: str) -> None:
+    processes.start(
+        "superlink",
+        [
+            str(BIN / "flower-superlink"),
+            *security,
+            "--disable-runtime-dependency-installation",
+            "--port",
+            str(port),
+        ],
+    )
+    wait_for(lambda: port_open(port), 60, "the SuperLink to listen")
+
+
+def _supernode(processes: Processes, name: str, superlink: int, partition: int, *extra: str):
+    return processes.start(
+        name,
+        [
+            str(BIN / "flower-supernode"),
+            "--superlink",
+            f"127.0.0.1:{superlink}",
+            "--port",
+            str(free_port()),
+            "--node-config",
+            f"partition-id={partition} num-partitions=2",
+            *extra,
+        ],
+    )
+
+
+def test_two_supernodes_run_a_two_round_scenario_like_the_in_process_engine(processes, tmp_path):
+    port = free_port()
+    write_connection(processes.env, f"127.0.0.1:{port}", None)
+    _superlink(processes, port, "--insecure")
+    for k in range(2):
+        _supernode(processes, f"supernode-{k}", port, k, "--insecure")
+    out = tmp_path / "run.json"
+    overrides = " ".join(
+        f"{key}={json.dumps(value)}"
+        for key, value in {**SCENARIO.to_dict(), "out": str(out)}.items()
+    )
+    done = processes.run(
+        "flwr-run",
+        [str(BIN / "flwr"), "run", str(APP), CONNECTION, "--run-config", overrides, "--stream"],
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout
+    assert out.exists(), processes.log("flwr-run")
+    assert "fedarena done" in done.stdout
+    result = json.loads(out.read_text())
+    assert [r["round"] for r in result["rounds"]] == [0, 1]
+    assert all(r["n_sampled"] == 2 and r["n_rejected"] == 0 for r in result["rounds"])
+    in_process = run_scenario(SCENARIO)
+    for key in METRIC_KEYS:
+        assert result["final"][key] == pytest.approx(in_process["final"][key], abs=1e-6)
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A throw-away CA, a SuperLink certificate for 127.0.0.1 and two SuperNode key pairs."""
+    folder.mkdir()
+    now = datetime.datetime.now(datetime.UTC)
+    pem = serialization.Encoding.PEM
+
+    def certificate(subject, issuer, public_key, signing_key, ca):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=2))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP384R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedarena test CA")])
+    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    server_key = ec.generate_private_key(ec.SECP384R1())
+    server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    server = certificate(server_name, ca_name, server_key.public_key(), ca_key, False)
+    paths = {name: folder / name for name in ("ca.crt", "server.pem", "server.key")}
+    paths["ca.crt"].write_bytes(ca.public_bytes(pem))
+    paths["server.pem"].write_bytes(server.public_bytes(pem))
+    paths["server.key"].write_bytes(
+        server_key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
+    for node in ("registered", "stranger"):
+        key = ec.generate_private_key(ec.SECP384R1())
+        paths[node] = folder / node
+        paths[node].write_bytes(
+            key.private_bytes(
+                pem, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+            )
+        )
+        paths[f"{node}.pub"] = folder / f"{node}.pub"
+        paths[f"{node}.pub"].write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+            )
+        )
+    return paths
+
+
+def test_with_supernode_authentication_an_unregistered_supernode_is_refused(processes, tmp_path):
+    keys = _certificates(tmp_path / "keys")
+    port = free_port()
+    write_connection(processes.env, f"127.0.0.1:{port}", keys["ca.crt"])
+    _superlink(
+        processes,
+        port,
+        "--ssl-ca-certfile",
+        str(keys["ca.crt"]),
+        "--ssl-certfile",
+        str(keys["server.pem"]),
+        "--ssl-keyfile",
+        str(keys["server.key"]),
+        "--enable-supernode-auth",
+    )
+    flwr = str(BIN / "flwr")
+    registered = processes.run(
+        "register",
+        [
+            flwr,
+            "supernode",
+            "register",
+            str(keys["registered.pub"]),
+            CONNECTION,
+            "--format",
+            "json",
+        ],
+        timeout=60,
+    )
+    assert registered.returncode == 0, registered.stdout
+    node_id = str(json.loads(registered.stdout[registered.stdout.index("{") :])["node-id"])
+
+    def online() -> list[str]:
+        listed = processes.run(
+            "list", [flwr, "supernode", "ls", CONNECTION, "--format", "json"], timeout=60
+        )
+        nodes = json.loads(listed.stdout[listed.stdout.index("{") :])["nodes"]
+        return [str(n["node-id"]) for n in nodes if n["status"] == "online"]
+
+    tls = ("--root-certificates", str(keys["ca.crt"]))
+    _supernode(
+        processes,
+        "registered",
+        port,
+        0,
+        *tls,
+        "--auth-supernode-private-key",
+        str(keys["registered"]),
+    )
+    wait_for(lambda: online() == [node_id], 60, "the registered SuperNode to come online")
+    stranger = _supernode(
+        processes,
+        "stranger",
+        port,
+        1,
+        *tls,
+        "--auth-supernode-private-key",
+        str(keys["stranger"]),
+        "--max-retries",
+        "1",
+        "--max-wait-time",
+        "20",
+    )
+    assert stranger.wait(timeout=90) != 0, processes.log("stranger")
+    assert online() == [node_id]

@@ -1,0 +1,228 @@
+"""The Flower adapters (ClientApp + Strategy + ServerApp) against the in-process engine.
+
+Messages go through ``LocalGrid`` (a synchronous Grid in this process), so
+these tests exercise every record, hook and state the Flower runtimes use,
+without Ray or sockets. Tolerances: metrics 1e-6 and losses 1e-5 (relative);
+the only arithmetic difference is that each client trains alone instead of
+in a batch of clients (measured difference on these scenarios: 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from flower_local_grid import FIRST_NODE, LocalGrid
+from flwr.app import Context, Message, MessageType, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedarena.engine.federation import Federation
+from fedarena.errors import FedarenaError
+from fedarena.flower import client_app
+from fedarena.flower.messages import (
+    CONFIG,
+    METRICS,
+    PARAMS,
+    UPDATE,
+    WEIGHT,
+    TrainInstruction,
+    params_record,
+)
+from fedarena.flower.server_app import serve
+from fedarena.flower.strategy import _summary
+from fedarena.flower.world import build_world
+from fedarena.metrics import METRIC_KEYS
+from fedarena.scenarios.run import run_scenario
+from fedarena.scenarios.spec import Scenario
+
+SMALL = Scenario(
+    seed=3,
+    rounds=3,
+    shoppers=60,
+    clients_per_round=10,
+    items=300,
+    dim=8,
+    local_epochs=1,
+    baselines=False,
+)
+ROUND_KEYS = ("n_sampled", "n_malicious_sampled", "n_rejected", "skipped_step", "flagged")
+
+
+def _flower(scenario: Scenario, grid_of=LocalGrid.one_node_per_shopper, app=client_app.app):
+    world = build_world(scenario)
+    grid = grid_of(app, len(world.population))
+    return serve(grid, world), grid
+
+
+def _assert_same_run(flower: dict, in_process: dict) -> None:
+    for key in METRIC_KEYS:
+        assert flower["final"][key] == pytest.approx(in_process["final"][key], abs=1e-6)
+    for a, b in zip(flower["rounds"], in_process["rounds"], strict=True):
+        assert {k: a[k] for k in ROUND_KEYS} == {k: b[k] for k in ROUND_KEYS}
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["bytes_per_client"] == b["bytes_per_client"]
+    assert flower["spec"] == in_process["spec"]
+    assert flower["population"] == in_process["population"]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["none", "flower_fakes:FlipLabels", "flower_fakes:ScaledFlip", "flower_fakes:AntiMean"],
+    ids=["clean", "data-poisoning", "coalition-craft", "omniscient-craft"],
+)
+def test_flower_and_in_process_engines_give_the_same_run(attack):
+    scenario = replace(SMALL, attack=attack, malicious_fraction=0.2)
+    flower, _ = _flower(scenario)
+    _assert_same_run(flower, run_scenario(scenario, compare_clean=False))
+    assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0
+
+
+def test_strategy_local_options_and_server_step_reach_the_clients():
+    scenario = replace(SMALL, strategy="flower_fakes:ProxHalfStep")
+    flower, grid = _flower(scenario)
+    _assert_same_run(flower, run_scenario(scenario))
+    instruction = TrainInstruction.from_record(grid.delivered[-1].content[CONFIG])
+    assert instruction.local.prox_mu == 0.5 and instruction.server_lr == 0.5
+
+
+def test_baselines_and_the_document_match_run_scenario():
+    scenario = replace(SMALL, rounds=1, baselines=True)
+    flower, _ = _flower(scenario)
+    in_process = run_scenario(scenario)
+    assert set(flower) == set(in_process)
+    assert flower["baselines"] == in_process["baselines"]
+    assert flower["attack"] == in_process["attack"] and flower["model"] == in_process["model"]
+
+
+def test_where_shoppers_are_hosted_does_not_change_the_run():
+    def three_nodes(app, n):
+        return LocalGrid(app, [{"partition-id": k, "num-partitions": 3} for k in range(3)])
+
+    spread, _ = _flower(SMALL)
+    packed, grid = _flower(SMALL, three_nodes)
+    assert packed["final"] == spread["final"]
+    for node, context in grid.contexts.items():
+        stored = context.state[client_app.USERS]
+        assert all(int(s) % 3 == node - min(grid.contexts) for s in stored)
+
+
+def test_private_embeddings_persist_on_the_nodes_and_never_travel():
+    scenario = replace(SMALL, rounds=4, clients_per_round=20)
+    world = build_world(scenario)
+    grid = LocalGrid.one_node_per_shopper(client_app.app, len(world.population))
+    serve(grid, world)
+    # The in-process federation keeps every shopper's embedding in one tensor.
+    reference = Federation(
+        population=world.population,
+        malicious=world.malicious,
+        users=world.init_users.clone(),
+        global_params=world.init_params.clone(),
+        trainer=world.trainer(),
+        evaluator=world.evaluator(),
+        attack=world.attack,
+        defense=world.defense,
+        strategy=world.strategy,
+        local=world.local,
+        clients_per_round=scenario.clients_per_round,
+        n_malicious_assumed=0,
+        server_lr=1.0,
+        seed=scenario.seed,
+    )
+    reference.run(scenario.rounds, eval_every=scenario.rounds)
+    trained_twice = np.flatnonzero(reference.participation >= 2)
+    assert len(trained_twice) > 0
+    for shopper, node in enumerate(sorted(grid.contexts)):
+        state = grid.contexts[node].state
+        if reference.participation[shopper] == 0:
+            assert client_app.USERS not in state
+            continue
+        stored = torch.from_numpy(state[client_app.USERS][str(shopper)].numpy())
+        torch.testing.assert_close(stored, reference.users[shopper], atol=1e-5, rtol=1e-4)
+    # What the server received: one update of the shared size per reply, and two metrics.
+    trains = [m for m in grid.delivered if m.metadata.message_type == MessageType.TRAIN]
+    replies = [m for m in grid.replies_seen if m.metadata.message_type == MessageType.TRAIN]
+    assert len(trains) == len(replies) == scenario.rounds * scenario.clients_per_round
+    for message in trains:
+        assert set(message.content.array_records) == {PARAMS}
+    dim = world.layout.dim
+    for reply in replies:
+        assert set(reply.content.array_records) == {UPDATE}
+        assert [a.shape for a in reply.content[UPDATE].values()] == [(dim,)]
+        assert set(reply.content[METRICS]) == {WEIGHT, "train-loss"}
+
+
+@pytest.mark.parametrize("kind", ["nan", "short", "int", "text", "huge"])
+def test_garbage_from_clients_is_rejected_and_the_model_stays_finite(kind):
+    scenario = replace(SMALL, attack=f"flower_fakes:Junk(kind={kind!r})", malicious_fraction=0.2)
+    flower, _ = _flower(scenario)
+    for record in flower["rounds"]:
+        assert record["n_rejected"] == record["n_malicious_sampled"]
+        assert record["flagged_malicious"] == record["n_malicious_sampled"]
+        assert not record["skipped_step"]
+    assert all(np.isfinite(flower["final"][k]) for k in METRIC_KEYS)
+    assert flower["final"]["detection_recall"] == 1.0
+
+
+def _tampered(change) -> ClientApp:
+    """The fedarena ClientApp whose train replies pass through ``change``."""
+    app = ClientApp()
+    app.query()(client_app.describe)
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        return change(client_app.train(message, context), context)
+
+    return app
+
+
+def test_a_reported_weight_that_is_not_a_positive_number_rejects_the_update():
+    def lie(reply: Message, context: Context) -> Message:
+        if context.node_config["partition-id"] % 2:
+            reply.content[METRICS][WEIGHT] = -5
+        return reply
+
+    flower, _ = _flower(SMALL, app=_tampered(lie))
+    in_process = run_scenario(SMALL)
+    assert [r["n_rejected"] for r in flower["rounds"]] != [0] * SMALL.rounds
+    assert flower["final"]["ndcg@10"] != in_process["final"]["ndcg@10"]
+
+
+def test_a_failing_client_stops_the_run_with_its_reason():
+    def crash(reply: Message, context: Context) -> Message:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(
+        FedarenaError, match=r"round 0: the client of shopper \d+ failed.*disk full"
+    ):
+        _flower(SMALL, app=_tampered(crash))
+
+
+def test_a_node_that_cannot_say_what_it_hosts_is_named():
+    def no_partition(app, n):
+        return LocalGrid(app, [{"num-partitions": 1}])
+
+    with pytest.raises(FedarenaError, match=f"SuperNode {FIRST_NODE} cannot say what it hosts"):
+        _flower(SMALL, no_partition)
+
+
+def test_a_node_asked_for_a_shopper_it_does_not_host_refuses():
+    world = build_world(SMALL)
+    grid = LocalGrid(client_app.app, [{"partition-id": 1, "num-partitions": 2}])
+    instruction = TrainInstruction(
+        SMALL, round=0, shopper=4, n_sampled=10, server_lr=1.0, local=world.local
+    )
+    content = RecordDict({PARAMS: params_record(world.init_params), CONFIG: instruction.record()})
+    message = Message(content, dst_node_id=FIRST_NODE, message_type=MessageType.TRAIN)
+    (reply,) = grid.send_and_receive([message])
+    assert reply.has_error() and "shopper 4 is not hosted" in reply.error.reason
+
+
+def test_a_client_failure_reported_through_ray_is_summarised_by_its_message():
+    reason = (
+        "<class 'ray.exceptions.RayTaskError(ClientAppException)'>:<'ray::ClientAppActor.run()\n"
+        'Traceback (most recent call last):\n  File "client_app.py", line 9\n'
+        "Exception ClientAppException occurred. Message: disk full\n'>"
+    )
+    assert _summary(reason) == "Exception ClientAppException occurred. Message: disk full"
