@@ -1,13 +1,52 @@
-"""Defenses: robust aggregators, composable pre-aggregators and differential privacy."""
+"""Defenses: robust aggregators, composable pre-aggregators and differential privacy.
+
+``create_defense("norm_clip(max_norm=1.0) > trimmed_mean(beta=0.1)")`` builds a
+chain (``fedarena.defenses.chain``); a single name builds that defense.
+"""
 
 from typing import Any
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Defense, RoundContext
+from fedarena.defenses.base import (
+    DEFENSES,
+    Aggregate,
+    Aggregator,
+    Defense,
+    Preaggregated,
+    PreAggregator,
+    RoundContext,
+)
+from fedarena.defenses.chain import Chain, split_chain
+from fedarena.errors import SpecError
 
 
 def create_defense(spec: str, **context: Any) -> Defense:
-    """Instantiate a defense spec."""
-    return DEFENSES.create(spec, **context)
+    """Instantiate a defense or a chain of them.
+
+    ``context`` holds scenario values (``n_malicious``, ``n_clients``, ``seed``)
+    that a factory receives when its signature names them. With ``n_clients``
+    given, each link's requirement (Krum's n > 2f + 2, ...) is checked now,
+    against the assumed ``n_malicious``, so that a hopeless scenario fails
+    before it runs.
+    """
+    links = [DEFENSES.create(text, **context) for text in split_chain(spec)]
+    defense = links[0] if len(links) == 1 else Chain(links, spec)
+    if context.get("n_clients") is not None and hasattr(defense, "check"):
+        try:
+            defense.check(context["n_clients"], context.get("n_malicious") or 0)
+        except ValueError as err:
+            raise SpecError(f"defense {spec!r}: {err}") from None
+    return defense
 
 
-__all__ = ["DEFENSES", "Aggregate", "Defense", "RoundContext", "create_defense"]
+__all__ = [
+    "DEFENSES",
+    "Aggregate",
+    "Aggregator",
+    "Chain",
+    "Defense",
+    "PreAggregator",
+    "Preaggregated",
+    "RoundContext",
+    "create_defense",
+    "split_chain",
+]

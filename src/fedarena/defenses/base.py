@@ -1,9 +1,26 @@
-"""The defense contract: ``aggregate(updates, weights, ctx) -> Aggregate``."""
+"""The defense contract: ``aggregate(updates, weights, ctx) -> Aggregate``, and its two kinds.
+
+A server-side defense is either an *aggregator* (combines a round's updates
+into one) or a *pre-aggregator* (rewrites the updates before an aggregator
+sees them: clipping, bucketing, mixing). Pre-aggregators chain in front of any
+aggregator (``norm_clip(max_norm=1) > trimmed_mean``, see
+``fedarena.defenses.chain``); used alone, a pre-aggregator is followed by the
+weighted mean.
+
+Non-finite policy, shared by every built-in defense through the two base
+classes: a row of ``updates`` holding NaN or +-Inf is rejected before the rule
+sees it and its sender is flagged (``accepted[i] = False``); each rejected row
+counts against the assumed number of malicious clients ``f``. If nothing
+finite is left, or the rule's own arithmetic overflows float32, the output is
+the zero update (the round leaves the model where it is), so no NaN or Inf
+ever leaves a defense.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -31,6 +48,17 @@ class RoundContext:
     generator: torch.Generator
     server_update: Callable[[], Tensor] | None = None
 
+    @classmethod
+    def for_updates(cls, updates: Tensor, n_malicious: int = 0, seed: int = 0) -> RoundContext:
+        """A context for calling a defense by hand: round 0, clients 0..n-1, zero model."""
+        return cls(
+            round=0,
+            n_malicious=n_malicious,
+            client_ids=np.arange(len(updates)),
+            global_params=updates.new_zeros(updates.shape[1]),
+            generator=torch.Generator().manual_seed(seed),
+        )
+
 
 @dataclass(frozen=True)
 class Aggregate:
@@ -46,6 +74,21 @@ class Aggregate:
     diagnostics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Preaggregated:
+    """A pre-aggregator's output: ``m`` rows for the next link, and where each client went.
+
+    ``source[i]`` is the output row that carries client ``i``'s update (several
+    clients share a row after bucketing), or -1 if client ``i`` was dropped;
+    ``None`` means row ``i`` is client ``i``.
+    """
+
+    updates: Tensor
+    weights: Tensor
+    source: Tensor | None = None
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
 @runtime_checkable
 class Defense(Protocol):
     """Server side of a defense (optionally with a client-side part, see DP-SGD)."""
@@ -54,3 +97,152 @@ class Defense(Protocol):
 
 
 DEFENSES: Registry[Defense] = Registry("defense", "fedarena.defenses", "fedarena.defenses")
+
+
+def name_of(component: object) -> str:
+    """The name a component is registered under (its class name if unregistered)."""
+    return getattr(type(component), "registered_name", type(component).__name__)
+
+
+def is_finite(vector: Tensor) -> bool:
+    """Whether every entry is finite; the sum decides unless it overflows."""
+    return bool(torch.isfinite(vector.sum())) or bool(torch.isfinite(vector).all())
+
+
+def finite_rows(updates: Tensor) -> Tensor:
+    """(n,) mask of the rows without NaN or Inf.
+
+    A row's sum is finite only if every entry is (NaN and Inf propagate), so the
+    exact per-entry test runs only on the rows whose sum is not.
+    """
+    finite = torch.isfinite(updates.sum(dim=1))
+    if not finite.all():
+        suspect = ~finite
+        finite[suspect] = torch.isfinite(updates[suspect]).all(dim=1)
+    return finite
+
+
+def _check_shapes(updates: Tensor, weights: Tensor) -> None:
+    if updates.ndim != 2 or weights.shape != (len(updates),):
+        raise ValueError(
+            f"updates must be (n, d) and weights (n,), got {tuple(updates.shape)} "
+            f"and {tuple(weights.shape)}"
+        )
+
+
+def _screen(updates: Tensor, weights: Tensor, ctx: RoundContext):
+    """The finite rows, what is left of the inputs, the context for them, how many went."""
+    finite = finite_rows(updates)
+    rejected = int((~finite).sum())
+    if rejected == 0:
+        return finite, updates, weights, ctx, rejected
+    ctx = replace(
+        ctx,
+        n_malicious=max(0, ctx.n_malicious - rejected),
+        client_ids=np.asarray(ctx.client_ids)[finite.numpy()],
+    )
+    return finite, updates[finite], weights[finite], ctx, rejected
+
+
+class Aggregator(ABC):
+    """Base of the built-in aggregators: applies the non-finite policy around ``combine``."""
+
+    def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
+        _check_shapes(updates, weights)
+        zero = updates.new_zeros(updates.shape[1])
+        quick = self.unscreened(updates, weights, ctx)
+        if quick is not None:
+            return _without_overflow(quick, zero)
+        finite, kept, kept_weights, ctx, rejected = _screen(updates, weights, ctx)
+        if len(kept) == 0:
+            return Aggregate(zero, finite, {"rejected_nonfinite": float(rejected)})
+        result = _without_overflow(self.combine(kept, kept_weights, ctx), zero)
+        if not rejected:
+            return result
+        accepted = finite.clone()
+        if result.accepted is not None:
+            accepted[finite] = result.accepted
+        diagnostics = result.diagnostics | {"rejected_nonfinite": float(rejected)}
+        return Aggregate(result.update, accepted, diagnostics)
+
+    @abstractmethod
+    def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
+        """The rule itself, on finite updates only."""
+
+    def unscreened(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate | None:
+        """The result without the screening pass, for a rule whose own work proves every row
+        finite (a mean that came out finite, sorted columns with finite ends); None when it
+        cannot, and the rows are then screened."""
+        return None
+
+
+def _without_overflow(result: Aggregate, zero: Tensor) -> Aggregate:
+    """``result``, with the zero update instead of an aggregate that overflowed float32."""
+    if is_finite(result.update):
+        return result
+    return Aggregate(zero, result.accepted, result.diagnostics | {"overflow": 1.0})
+
+
+class PreAggregator(ABC):
+    """Base of the pre-aggregators: non-finite rows are dropped before ``transform``."""
+
+    def preaggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Preaggregated:
+        _check_shapes(updates, weights)
+        quick = self.unscreened(updates, weights, ctx)
+        if quick is not None:
+            return quick
+        finite, kept, kept_weights, ctx, rejected = _screen(updates, weights, ctx)
+        if len(kept) == 0:
+            out = Preaggregated(kept, kept_weights, torch.zeros(0, dtype=torch.long))
+        else:
+            out = self.transform(kept, kept_weights, ctx)
+        if not rejected:
+            return out
+        source = torch.full((len(updates),), -1, dtype=torch.long)
+        source[finite] = torch.arange(len(kept)) if out.source is None else out.source
+        diagnostics = out.diagnostics | {"rejected_nonfinite": float(rejected)}
+        return Preaggregated(out.updates, out.weights, source, diagnostics)
+
+    @abstractmethod
+    def transform(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Preaggregated:
+        """The rewrite itself, on finite updates only."""
+
+    def unscreened(
+        self, updates: Tensor, weights: Tensor, ctx: RoundContext
+    ) -> Preaggregated | None:
+        """As ``Aggregator.unscreened``: the output when the rule's own work proves every row
+        finite, else None."""
+        return None
+
+    def rows_out(self, n: int) -> int:
+        """How many rows ``transform`` returns for ``n`` inputs (bucketing returns fewer)."""
+        return n
+
+    def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
+        """Alone, a pre-aggregator is followed by the weighted mean of what it returns."""
+        out = self.preaggregate(updates, weights, ctx)
+        update = weighted_mean(out.updates, out.weights, updates.shape[1])
+        accepted = None if out.source is None else out.source >= 0
+        return _without_overflow(
+            Aggregate(update, accepted, out.diagnostics), update.new_zeros(len(update))
+        )
+
+
+def weighted_mean(updates: Tensor, weights: Tensor, dim: int) -> Tensor:
+    """sum_i w_i x_i / sum_i w_i; the zero vector when no weight is left."""
+    total = weights.sum()
+    if len(updates) == 0 or not total > 0:
+        return torch.zeros(dim)
+    return (weights / total) @ updates
+
+
+def rows_to_clients(source: Tensor | None, accepted_rows: Tensor | None) -> Tensor | None:
+    """Map a verdict on pre-aggregated rows back to the clients whose updates formed them."""
+    if source is None:
+        return accepted_rows
+    kept = source >= 0
+    if accepted_rows is None:
+        return None if kept.all() else kept
+    verdict = torch.zeros(len(source), dtype=torch.bool)
+    verdict[kept] = accepted_rows[source[kept]]
+    return verdict

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, RoundContext
+from fedarena.defenses.base import (
+    DEFENSES,
+    Aggregate,
+    Aggregator,
+    RoundContext,
+    is_finite,
+    weighted_mean,
+)
 
 
 @DEFENSES.register("fedavg")
-class FedAvg:
+class FedAvg(Aggregator):
     """Sample-size weighted mean (McMahan et al., AISTATS 2017).
 
     g = sum_i w_i x_i / sum_i w_i. Breakdown point 0: one client moves it anywhere.
+
+    >>> import torch
+    >>> x, w = torch.tensor([[0.0], [3.0]]), torch.tensor([2.0, 1.0])
+    >>> FedAvg().aggregate(x, w, RoundContext.for_updates(x)).update
+    tensor([1.])
     """
 
-    def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
-        w = weights / weights.sum()
-        return Aggregate(update=w @ updates)
+    def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
+        return Aggregate(update=weighted_mean(updates, weights, updates.shape[1]))
+
+    def unscreened(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate | None:
+        # With a positive total weight, a NaN or Inf in any row makes the mean non-finite.
+        if not weights.sum() > 0:
+            return None
+        result = self.combine(updates, weights, ctx)
+        return result if is_finite(result.update) else None

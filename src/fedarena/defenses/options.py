@@ -1,0 +1,55 @@
+"""Checks of defense options, each raising one sentence that names the option.
+
+The registry prefixes the defense's name: ``defense 'krum': f must be ...``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_number(value: Any) -> bool:
+    """An int or float, booleans excluded."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def positive(option: str, value: Any) -> float:
+    """``value`` as a float > 0."""
+    if not (is_number(value) and value > 0):
+        raise ValueError(f"{option} must be > 0, got {value!r}")
+    return float(value)
+
+
+def non_negative(option: str, value: Any) -> float:
+    """``value`` as a float >= 0."""
+    if not (is_number(value) and value >= 0):
+        raise ValueError(f"{option} must be >= 0, got {value!r}")
+    return float(value)
+
+
+def integer(option: str, value: Any, low: int) -> int:
+    """``value`` as an integer >= low."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
+        raise ValueError(f"{option} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def assumed_malicious(value: Any) -> int | None:
+    """An explicit ``f``: a non-negative integer, or None to take the scenario's."""
+    if value is not None:
+        integer("f", value, 0)
+    return value
+
+
+def probability(option: str, value: Any) -> float:
+    """``value`` as a float in (0, 1)."""
+    if not (is_number(value) and 0 < value < 1):
+        raise ValueError(f"{option} must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def flag(option: str, value: Any) -> bool:
+    """``value`` as a boolean."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{option} must be true or false, got {value!r}")
+    return value

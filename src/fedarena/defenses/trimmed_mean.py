@@ -1,0 +1,50 @@
+"""Coordinate-wise trimmed mean (Yin et al., ICML 2018)."""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import Tensor
+
+from fedarena.defenses.base import DEFENSES, RoundContext
+from fedarena.defenses.coordinatewise import CoordinateWise, as_update
+from fedarena.defenses.options import assumed_malicious, is_number
+from fedarena.defenses.tolerance import Tolerant
+
+
+@DEFENSES.register("trimmed_mean")
+class TrimmedMean(Tolerant, CoordinateWise):
+    """Coordinate-wise trimmed mean (Yin et al., ICML 2018).
+
+    For each coordinate k, drop the f largest and f smallest values and
+    average the rest:  g_k = 1/(n - 2f) * sum_{j=f+1}^{n-f} x_(j),k.
+    Tolerates f malicious clients when n > 2f. ``f`` is the option, else
+    floor(beta * n) when ``beta`` is given (``scipy.stats.trim_mean``'s
+    proportion), else the scenario's assumed count. No client is flagged.
+
+    >>> import torch
+    >>> x = torch.tensor([[0.0], [1.0], [2.0], [6.0], [100.0]])
+    >>> TrimmedMean(f=1).aggregate(x, torch.ones(5), RoundContext.for_updates(x)).update
+    tensor([3.])
+    """
+
+    requirement = "n > 2f"
+
+    def __init__(self, f: int | None = None, beta: float | None = None) -> None:
+        self.f = assumed_malicious(f)
+        if beta is not None and f is not None:
+            raise ValueError("give f or beta, not both")
+        if beta is not None and not (is_number(beta) and 0 <= beta < 0.5):
+            raise ValueError(f"beta must be in [0, 0.5), got {beta!r}")
+        self.beta = beta
+
+    def assumed_f(self, n: int, n_malicious: int) -> int:
+        if self.beta is not None:
+            return int(self.beta * n)
+        return super().assumed_f(n, n_malicious)
+
+    def tolerates(self, n: int, f: int) -> bool:
+        return n > 2 * f
+
+    def from_sorted(self, columns: np.ndarray, ctx: RoundContext) -> Tensor:
+        f = self.check(len(columns), ctx.n_malicious)
+        return as_update(columns[f : len(columns) - f].mean(axis=0))

@@ -1,0 +1,119 @@
+"""Properties every registered defense must have: the non-finite policy, shapes,
+permutation invariance, and bounded output under f huge outliers where the rule's
+breakdown point allows."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from defense_helpers import context, random_updates
+
+from fedarena.defenses import DEFENSES, create_defense
+
+N, D, F = 12, 40, 2
+BUILT_IN = [name for name, origin in DEFENSES.origins().items() if origin.startswith("fedarena.")]
+RANDOMISED_GROUPING = {"bucketing"}  # equal in distribution only under permutation
+BOUNDED = [
+    "krum",
+    "multi_krum",
+    "median",
+    "trimmed_mean",
+    "geometric_median",
+    "bulyan",
+    "centered_clipping",
+    "norm_clip",
+    "central_dp",
+    "flame",
+    "fltrust",
+    "foolsgold",
+]
+UNBOUNDED = ["fedavg", "dp_sgd", "bucketing", "nnm"]  # means: one client moves them anywhere
+
+
+def _run(name: str, updates: torch.Tensor, ids=None, seed: int = 0):
+    defense = create_defense(name)
+    ctx = context(updates, f=F, seed=seed)
+    if ids is not None:
+        ctx = dataclasses.replace(ctx, client_ids=ids)
+    if name == "fltrust":
+        reference = random_updates(1, updates.shape[1], seed=99)[0]
+        ctx = dataclasses.replace(ctx, server_update=lambda: reference)
+    weights = torch.arange(1, len(updates) + 1, dtype=torch.float32)
+    if ids is not None:
+        weights = torch.as_tensor(ids, dtype=torch.float32) + 1
+    return defense.aggregate(updates, weights, ctx)
+
+
+def test_every_defense_is_covered_here():
+    assert set(BUILT_IN) == set(BOUNDED) | set(UNBOUNDED)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_nan_and_inf_rows_are_rejected_and_flagged(name):
+    x = random_updates(N, D, seed=1)
+    x[3, 5] = float("nan")
+    x[7, 0] = float("inf")
+    x[9, 1] = float("-inf")
+    out = _run(name, x)
+    assert out.update.shape == (D,) and out.update.dtype == torch.float32
+    assert torch.isfinite(out.update).all()
+    assert out.accepted is not None
+    assert not out.accepted[[3, 7, 9]].any()
+    assert out.diagnostics["rejected_nonfinite"] == 3
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_nothing_finite_gives_the_zero_update(name):
+    x = torch.full((N, D), float("nan"))
+    out = _run(name, x)
+    assert torch.equal(out.update, torch.zeros(D))
+    assert not out.accepted.any()
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_updates_near_the_float32_limit_never_give_nan(name):
+    x = random_updates(N, D, seed=2)
+    x[:F] = 5e37  # finite, norm 3.2e38: squares and sums overflow float32
+    out = _run(name, x)
+    assert torch.isfinite(out.update).all()
+
+
+@pytest.mark.parametrize("name", sorted(set(BUILT_IN) - RANDOMISED_GROUPING))
+def test_permutation_invariance(name):
+    x = random_updates(N, D, seed=3)
+    ids = torch.arange(N).numpy()
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(4))
+    a = _run(name, x, ids)
+    b = _run(name, x[perm], ids[perm.numpy()])
+    torch.testing.assert_close(a.update, b.update, atol=1e-5, rtol=1e-5)
+    if a.accepted is not None:
+        assert torch.equal(a.accepted[perm], b.accepted)
+
+
+# FoolsGold only targets Sybils that push in one direction.
+OUTLIER_CASES = [
+    (name, direction)
+    for name in BOUNDED
+    for direction in ("coordinated", "scattered")
+    if (name, direction) != ("foolsgold", "scattered")
+]
+
+
+@pytest.mark.parametrize("name, direction", OUTLIER_CASES)
+def test_f_outliers_of_norm_1e6_cannot_drag_the_output_away(name, direction):
+    x = random_updates(N, D, seed=5)
+    g = torch.Generator().manual_seed(6)
+    directions = torch.randn(1 if direction == "coordinated" else F, D, generator=g)
+    x[:F] = 1e6 * directions / directions.norm(dim=1, keepdim=True)
+    out = _run(name, x)
+    benign_norm = float(x[F:].norm(dim=1).max())
+    assert float(out.update.norm()) < 2 * benign_norm
+
+
+@pytest.mark.parametrize("name", UNBOUNDED)
+def test_the_means_are_dragged_by_one_outlier(name):
+    x = random_updates(N, D, seed=5)
+    x[0] = 1e6
+    assert float(_run(name, x).update.norm()) > 1e3
