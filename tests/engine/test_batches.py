@@ -29,7 +29,7 @@ def test_each_example_appears_once_per_epoch(population, rng):
         got = np.sort(batches.items[c][real].numpy())
         assert np.array_equal(got, np.sort(np.tile(items, 3)))
         steps = batches.active[c].numpy()
-        assert steps.sum() == -(-3 * len(items) // 7)
+        assert steps.sum() == 3 * -(-len(items) // 7)
         assert np.all(np.diff(steps.astype(int)) <= 0), "active steps form a prefix"
 
 

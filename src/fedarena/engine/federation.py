@@ -197,7 +197,8 @@ class Federation:
                 weight[valid],
                 RoundContext(
                     round=round,
-                    n_malicious=self.n_malicious_assumed,
+                    # The guard's rejects count against f, as inside the defenses.
+                    n_malicious=max(0, self.n_malicious_assumed - int((~valid).sum())),
                     client_ids=clients[valid.numpy()],
                     global_params=self.global_params,
                     generator=generator,

@@ -59,13 +59,16 @@ class LocalBatches:
     ``items``, ``labels`` and ``weight`` have shape (n_clients, n_steps, batch);
     ``weight`` is each example's loss weight, 0 on padding. ``active[c, t]``
     says whether client ``c`` takes step ``t``: clients with less data stop
-    early (the active steps of a client are always a prefix).
+    early (the active steps of a client are always a prefix). ``seeds[c]``
+    seeds client ``c``'s own randomness in training (DP-SGD's noise), drawn from
+    its round generator so that it depends only on (seed, round, client).
     """
 
     items: Tensor
     labels: Tensor
     weight: Tensor
     active: Tensor
+    seeds: Tensor
 
     @property
     def n_clients(self) -> int:
@@ -100,27 +103,35 @@ def training_examples(
 def build_batches(
     datasets: list[Examples], config: LocalTraining, rngs: list[np.random.Generator]
 ) -> LocalBatches:
-    """Shuffle each client's examples once per epoch and cut them into batches."""
+    """Cut each client's examples into batches, reshuffled every epoch.
+
+    Batches never straddle two epochs (each epoch ends with its partial
+    batch), so one example appears at most once per batch, which is what
+    DP-SGD's sensitivity bound assumes.
+    """
     b = config.batch_size
-    orders = []
-    for (items, _, _), rng in zip(datasets, rngs, strict=True):
-        orders.append(np.concatenate([rng.permutation(len(items)) for _ in range(config.epochs)]))
-    steps = [max(1, -(-len(o) // b)) for o in orders]
-    n_steps = max(steps)
+    per_epoch = [max(1, -(-len(items) // b)) for items, _, _ in datasets]
+    n_steps = config.epochs * max(per_epoch)
     shape = (len(datasets), n_steps * b)
     items_out = np.zeros(shape, dtype=np.int64)
     labels_out = np.zeros(shape, dtype=np.float32)
     weight_out = np.zeros(shape, dtype=np.float32)
-    for c, ((items, labels, weights), order) in enumerate(zip(datasets, orders, strict=True)):
-        items_out[c, : len(order)] = items[order]
-        labels_out[c, : len(order)] = labels[order]
-        weight_out[c, : len(order)] = weights[order]
-    active = np.arange(n_steps)[None, :] < np.asarray(steps)[:, None]
+    seeds = np.zeros(len(datasets), dtype=np.int64)
+    for c, ((items, labels, weights), rng) in enumerate(zip(datasets, rngs, strict=True)):
+        for epoch in range(config.epochs):
+            order = rng.permutation(len(items))
+            at = slice(epoch * per_epoch[c] * b, epoch * per_epoch[c] * b + len(items))
+            items_out[c, at] = items[order]
+            labels_out[c, at] = labels[order]
+            weight_out[c, at] = weights[order]
+        seeds[c] = rng.integers(2**62)
+    active = np.arange(n_steps)[None, :] < config.epochs * np.asarray(per_epoch)[:, None]
     return LocalBatches(
         items=torch.from_numpy(items_out.reshape(len(datasets), n_steps, b)),
         labels=torch.from_numpy(labels_out.reshape(len(datasets), n_steps, b)),
         weight=torch.from_numpy(weight_out.reshape(len(datasets), n_steps, b)),
         active=torch.from_numpy(active),
+        seeds=torch.from_numpy(seeds),
     )
 
 

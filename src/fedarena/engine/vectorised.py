@@ -107,7 +107,7 @@ class VectorisedTrainer:
             if config.optimizer == "sgd":
                 torch._foreach_add_(active, grads, alpha=-config.lr)
             else:
-                _adam_step(
+                adam_step(
                     active,
                     grads,
                     [m[:k] for m in first_moments],
@@ -151,7 +151,7 @@ def _client_rows(items: Tensor) -> tuple[Tensor, Tensor]:
     return rows, local
 
 
-def _adam_step(
+def adam_step(
     params: list[Tensor],
     grads: list[Tensor],
     first: list[Tensor],
