@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedarena-installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean chromium smoke leaderboard
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/targets.py
+
+# tests/leaderboard/test_leaderboard_browser.py opens index.html in Debian's headless Chromium.
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+smoke: $(STAMP)
+	$(BIN)/fedarena matrix scenarios/smoke.toml --workers 2 --out results/smoke
+
+# Regenerates the published leaderboard (about 15-20 min on 2 cores).
+leaderboard: $(STAMP)
+	$(BIN)/fedarena matrix scenarios/standard.toml --grid card --workers 2 --out results/standard
+	$(BIN)/fedarena leaderboard results/standard --out leaderboard --doc docs/matrix.md
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

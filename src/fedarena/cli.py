@@ -1,4 +1,4 @@
-"""Command-line interface: ``fedarena run``, ``fedarena data inspect``.
+"""Command-line interface: ``fedarena run``, ``matrix``, ``leaderboard``, ``data inspect``.
 
 User errors (bad flags, files, specs) print one line and exit with status 2.
 """
@@ -10,22 +10,34 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from fedarena.errors import FedarenaError, SpecError
 from fedarena.metrics import METRIC_KEYS
 from fedarena.registry import ComponentSpec, parse_component, parse_option
+from fedarena.scenarios.cell_process import Limits, Outcome
 from fedarena.scenarios.spec import ENGINES, Scenario
+from fedarena.scenarios.store import STORE_NAME
 
 if TYPE_CHECKING:
     from fedarena.engine.federation import RoundRecord
+    from fedarena.scenarios.cell import Cell
+    from fedarena.scenarios.runner import Counts
 
 EXIT_USAGE = 2
 
@@ -75,7 +87,11 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--dim", type=int, default=defaults["dim"], help="embedding dimension")
     run.add_argument(
-        "--engine", choices=ENGINES, default=defaults["engine"], help="local training engine"
+        "--engine",
+        choices=ENGINES,
+        default=defaults["engine"],
+        help="vectorised or sequential (in-process), or flower (a Flower federation in Flower's "
+        "simulation runtime; FLWR_LOG_LEVEL=INFO shows Flower's own logs)",
     )
     run.add_argument("--attack", default=defaults["attack"], help="attack spec, e.g. label_flip")
     run.add_argument(
@@ -118,6 +134,80 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bar, no table")
 
 
+def _add_matrix_parser(commands: argparse._SubParsersAction) -> None:
+    matrix = commands.add_parser(
+        "matrix",
+        help="run every cell of a scenario file into a results store (resumes)",
+        description="Expand a TOML scenario file into cells and run them in parallel worker "
+        "processes, each with a time and memory limit, into DIR/results.sqlite; a rerun skips "
+        "the cells already done. Exit status 1 when a cell failed.",
+    )
+    matrix.add_argument("file", type=Path, help="scenario file, e.g. scenarios/smoke.toml")
+    matrix.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel cells (default: one per core)",
+    )
+    matrix.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: results/<file name>)",
+    )
+    matrix.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this [[grid]] (repeatable; default: every grid)",
+    )
+    matrix.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=Limits.seconds,
+        metavar="S",
+        help=f"wall-clock seconds per cell (default: {Limits.seconds:g})",
+    )
+    matrix.add_argument(
+        "--cell-memory",
+        type=int,
+        default=Limits.memory_mb,
+        metavar="MIB",
+        help=f"address space per cell in MiB (default: {Limits.memory_mb})",
+    )
+    matrix.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="record cells naming an unregistered component as skipped instead of refusing",
+    )
+    matrix.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+
+def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
+    board = commands.add_parser(
+        "leaderboard",
+        help="rank defenses from matrix results and write md/json/csv/html/png",
+        description="Score the cells of one or more matrix output folders (or cells.json "
+        "exports) and write LEADERBOARD.md, leaderboard.json, leaderboard.csv, index.html, "
+        "cells.csv and PNG figures.",
+    )
+    board.add_argument(
+        "sources", type=Path, nargs="+", metavar="DIR", help="matrix output folder or cells.json"
+    )
+    board.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: the first DIR)"
+    )
+    board.add_argument(
+        "--doc",
+        type=Path,
+        default=None,
+        help="also rewrite the runs table between <!-- matrix-runs:start/end --> in this file",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedarena",
@@ -125,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(commands)
+    _add_matrix_parser(commands)
+    _add_leaderboard_parser(commands)
     data = commands.add_parser("data", help="catalog tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     inspect = data_commands.add_parser(
@@ -254,6 +346,99 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+class MatrixProgress:
+    """Rich progress for a matrix: a bar with done, failed, skipped, remaining and the ETA."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "done {task.fields[done]}  [red]failed {task.fields[failed]}[/]  "
+                "skipped {task.fields[skipped]}  remaining {task.fields[remaining]}"
+            ),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+        )
+        self.task = self.progress.add_task("matrix", total=None, start=False, **self._fields(None))
+
+    @staticmethod
+    def _fields(counts: Counts | None) -> dict[str, int]:
+        keys = ("done", "failed", "skipped", "remaining")
+        return {k: 0 for k in keys} if counts is None else {k: counts.as_dict()[k] for k in keys}
+
+    def start(self, counts: Counts) -> None:
+        self.progress.start()
+        self.progress.update(
+            self.task,
+            total=counts.total,
+            completed=counts.resumed,
+            **self._fields(counts),
+        )
+        self.progress.start_task(self.task)
+
+    def cell(self, cell: Cell, outcome: Outcome, counts: Counts) -> None:
+        if outcome.status == "failed":
+            self.progress.console.print(f"[red]failed[/] {cell.label}: {outcome.reason}")
+        self.progress.update(self.task, advance=1, **self._fields(counts))
+
+
+def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.scenarios.matrix import load_matrix
+    from fedarena.scenarios.runner import run_matrix
+
+    if args.workers is not None and args.workers < 1:
+        raise FedarenaError(f"--workers must be >= 1, got {args.workers}")
+    try:
+        limits = Limits(seconds=args.cell_timeout, memory_mb=args.cell_memory)
+    except ValueError as err:
+        raise FedarenaError(str(err)) from None
+    matrix = load_matrix(args.file)
+    out = args.out if args.out is not None else Path("results") / args.file.stem
+    progress = MatrixProgress(console, args.quiet)
+    start = time.perf_counter()
+    try:
+        counts = run_matrix(
+            matrix,
+            out,
+            grids=args.grid,
+            workers=args.workers,
+            limits=limits,
+            skip_unknown=args.skip_unknown,
+            on_start=progress.start,
+            on_outcome=progress.cell,
+        )
+    finally:
+        progress.progress.stop()
+    if not args.quiet:
+        console.print(
+            f"{counts.total} cells: {counts.done} done, {counts.failed} failed, "
+            f"{counts.skipped} skipped, {counts.resumed} already done; "
+            f"{time.perf_counter() - start:.1f} s; results in {out / STORE_NAME} "
+            f"(exported to cells.csv and cells.json)"
+        )
+    return 1 if counts.failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.leaderboard import build_leaderboard
+
+    out = args.out if args.out is not None else args.sources[0]
+    if out.is_file():
+        raise FedarenaError(f"--out: {out} is a file, expected a folder")
+    document = build_leaderboard(args.sources, out, doc=args.doc)
+    console.print(
+        f"ranked {len(document['cells'])} cells in {len(document['panels'])} panel(s); "
+        f"wrote {out / 'LEADERBOARD.md'}, leaderboard.json, index.html and the figures"
+    )
+    return 0
+
+
 def cmd_data_inspect(args: argparse.Namespace, console: Console) -> int:
     from fedarena.data.amazon import load_amazon
     from fedarena.data.summary import catalog_summary
@@ -267,7 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console()
-    handlers = {"run": cmd_run, "data": cmd_data_inspect}
+    handlers = {
+        "run": cmd_run,
+        "matrix": cmd_matrix,
+        "leaderboard": cmd_leaderboard,
+        "data": cmd_data_inspect,
+    }
     try:
         return handlers[args.command](args, console)
     except (FedarenaError, SpecError) as err:

@@ -74,6 +74,35 @@ def parse_component(text: str) -> ComponentSpec:
     return ComponentSpec(name, {kw.arg: _literal(kw.value, text) for kw in call.keywords if kw.arg})
 
 
+_OPENING, _CLOSING, _QUOTES = "([{", ")]}", "'\""
+
+
+def split_chain(spec: str) -> list[str]:
+    """The links of ``a(x=1) > b``: split at each ``>`` outside brackets and quotes."""
+    links, current, depth, quote = [], [], 0, ""
+    for char in spec:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in _QUOTES:
+            quote = char
+        elif char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth -= 1
+        elif char == ">" and depth == 0:
+            links.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    links.append("".join(current).strip())
+    if not all(links):
+        raise SpecError(
+            f"defense {spec!r}: empty link; separate links by '>', "
+            "as in norm_clip(max_norm=1) > trimmed_mean(beta=0.1)"
+        )
+    return links
+
+
 def parse_option(text: str) -> tuple[str, Any]:
     """Parse one ``key=value`` flag (``--attack-opt gamma=10``); bare words stay strings."""
     key, sep, value = text.partition("=")

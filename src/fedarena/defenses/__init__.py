@@ -15,8 +15,9 @@ from fedarena.defenses.base import (
     PreAggregator,
     RoundContext,
 )
-from fedarena.defenses.chain import Chain, split_chain
+from fedarena.defenses.chain import Chain
 from fedarena.errors import SpecError
+from fedarena.registry import split_chain
 
 
 def create_defense(spec: str, **context: Any) -> Defense:

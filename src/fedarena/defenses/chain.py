@@ -29,34 +29,6 @@ from fedarena.defenses.base import (
 )
 from fedarena.errors import SpecError
 
-OPENING, CLOSING, QUOTES = "([{", ")]}", "'\""
-
-
-def split_chain(spec: str) -> list[str]:
-    """The links of ``a(x=1) > b``: split at each ``>`` outside brackets and quotes."""
-    links, current, depth, quote = [], [], 0, ""
-    for char in spec:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in QUOTES:
-            quote = char
-        elif char in OPENING:
-            depth += 1
-        elif char in CLOSING:
-            depth -= 1
-        elif char == ">" and depth == 0:
-            links.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    links.append("".join(current).strip())
-    if not all(links):
-        raise SpecError(
-            f"defense {spec!r}: empty link; separate links by '>', "
-            "as in norm_clip(max_norm=1) > trimmed_mean(beta=0.1)"
-        )
-    return links
-
 
 def preaggregator_names() -> list[str]:
     """The registered defenses that can stand before an aggregator in a chain."""

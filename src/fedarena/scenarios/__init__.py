@@ -1,1 +1,1 @@
-"""Scenario specs and single runs (matrix runner and results store to come)."""
+"""Scenario specs and single runs; scenario files, cells, the matrix runner, the results store."""

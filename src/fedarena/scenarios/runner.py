@@ -1,0 +1,315 @@
+"""Run a matrix's cells in parallel worker processes, one process per cell, into the store.
+
+Workers are forked from a ``forkserver`` that has imported torch and fedarena
+once, so starting a cell costs milliseconds, and no worker inherits the
+threads of the parent (the progress display). The parent alone writes the
+store: a cell's row is committed as soon as its outcome arrives, so killing
+the matrix loses at most the cells in flight. It enforces each cell's wall
+time (the worker is killed and the cell failed), and a worker that dies
+without an outcome (memory exhausted, crashed, killed) fails its cell with
+the signal or exit status.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import platform
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from fedarena import __version__
+from fedarena.errors import FedarenaError, SpecError
+from fedarena.scenarios.cell import COMPONENT_FIELDS, Cell, canonical_component
+from fedarena.scenarios.cell_process import Limits, Outcome
+from fedarena.scenarios.export import export
+from fedarena.scenarios.matrix import Matrix
+from fedarena.scenarios.store import CellRecord, ResultStore, now
+
+POLL_S = 0.5
+EXIT_GRACE_S = 5.0
+LOCK_NAME = ".lock"
+WORKER_MODULE = "fedarena.scenarios.worker"
+DEFAULT_LIMITS = Limits()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@dataclass
+class Counts:
+    """Where a matrix run stands."""
+
+    total: int
+    resumed: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.resumed - self.done - self.failed - self.skipped
+
+    def add(self, status: str) -> None:
+        setattr(self, status, getattr(self, status) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "resumed": self.resumed,
+            "done": self.done,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "remaining": self.remaining,
+        }
+
+
+@dataclass
+class _Job:
+    cell: Cell
+    process: BaseProcess
+    connection: Connection
+    started: float
+    deadline: float
+    outcome: Outcome | None = field(default=None)
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    """The fork server context; the server imports the worker module (torch, components)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WORKER_MODULE])
+    return context
+
+
+def start_fork_server() -> None:
+    """Start the fork server now, so that its imports overlap the parent's own."""
+    _context()
+    multiprocessing.forkserver.ensure_running()
+
+
+def _in_worker(*args: Any) -> None:
+    # Imported here, where the fork server has already loaded it: the parent never needs it.
+    from fedarena.scenarios.worker import worker_main
+
+    worker_main(*args)
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+        return f"the worker process was killed by {name}{hint} before reporting"
+    return f"the worker process exited with status {exitcode} before reporting"
+
+
+class MatrixRunner:
+    """Runs cells with at most ``workers`` processes at once, recording each in ``store``."""
+
+    def __init__(self, store: ResultStore, workers: int, limits: Limits, session: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.store = store
+        self.workers = workers
+        self.limits = limits
+        self.session = session
+        self._context = _context()
+        self._cwd = os.getcwd()
+
+    def run(
+        self,
+        cells: Sequence[Cell],
+        skip: Mapping[str, str] | None = None,
+        on_outcome: Callable[[Cell, Outcome, Counts], None] | None = None,
+        on_start: Callable[[Counts], None] | None = None,
+    ) -> Counts:
+        """Run every cell not already done; ``skip`` maps keys to record as skipped unrun."""
+        skip = skip or {}
+        finished = self.store.done_keys()
+        counts = Counts(total=len(cells), resumed=sum(c.key in finished for c in cells))
+        pending = deque(c for c in cells if c.key not in finished)
+        jobs: list[_Job] = []
+        if on_start is not None:
+            on_start(counts)
+
+        def record(cell: Cell, outcome: Outcome) -> None:
+            self.store.put(self._record(cell, outcome))
+            counts.add(outcome.status)
+            if on_outcome is not None:
+                on_outcome(cell, outcome, counts)
+
+        try:
+            while pending or jobs:
+                while pending and len(jobs) < self.workers:
+                    cell = pending.popleft()
+                    if cell.key in skip:
+                        record(cell, Outcome("skipped", 0.0, reason=skip[cell.key]))
+                    else:
+                        jobs.append(self._start(cell))
+                if not jobs:
+                    continue
+                timeout = min(j.deadline for j in jobs) - time.monotonic()
+                wait(
+                    [j.connection for j in jobs] + [j.process.sentinel for j in jobs],
+                    timeout=min(max(timeout, 0.0), POLL_S),
+                )
+                for job in list(jobs):
+                    outcome = self._poll(job)
+                    if outcome is not None:
+                        jobs.remove(job)
+                        record(job.cell, outcome)
+        finally:
+            for job in jobs:
+                self._stop(job, grace=0.0)
+        return counts
+
+    def _start(self, cell: Cell) -> _Job:
+        receive, send = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_in_worker,
+            args=(send, cell.scenario.to_dict(), self.limits, self._cwd),
+            name=f"fedarena-cell-{cell.key[:12]}",
+            daemon=True,
+        )
+        process.start()
+        send.close()  # the worker holds the only write end: its death closes the pipe
+        started = time.monotonic()
+        return _Job(cell, process, receive, started, started + self.limits.seconds)
+
+    def _poll(self, job: _Job) -> Outcome | None:
+        """The job's outcome if it has one (a message, a death, a timeout), else ``None``."""
+        elapsed = time.monotonic() - job.started
+        if job.connection.poll():
+            try:
+                outcome = job.connection.recv()
+            except (EOFError, OSError):
+                job.process.join(EXIT_GRACE_S)
+                outcome = Outcome("failed", elapsed, reason=_death_reason(job.process.exitcode))
+            self._stop(job, grace=EXIT_GRACE_S)
+            return outcome
+        if not job.process.is_alive():
+            self._stop(job, grace=0.0)
+            return Outcome("failed", elapsed, reason=_death_reason(job.process.exitcode))
+        if time.monotonic() > job.deadline:
+            self._stop(job, grace=0.0)
+            return Outcome(
+                "failed", elapsed, reason=f"time limit of {self.limits.seconds:g} s exceeded"
+            )
+        return None
+
+    def _stop(self, job: _Job, grace: float) -> None:
+        """Reap the worker, killing it if it is still alive after ``grace`` seconds."""
+        job.process.join(grace)
+        if job.process.is_alive():
+            job.process.kill()
+            job.process.join()
+        job.connection.close()
+        job.process.close()
+
+    def _record(self, cell: Cell, outcome: Outcome) -> CellRecord:
+        return CellRecord(
+            key=cell.key,
+            family=cell.family,
+            version=cell.version,
+            seed=cell.seed,
+            spec=cell.scenario.to_dict(),
+            status=outcome.status,
+            wall_s=outcome.wall_s,
+            finished_at=now(),
+            reason=outcome.reason,
+            traceback=outcome.traceback,
+            result=outcome.result,
+            session=self.session,
+        )
+
+
+def _writable_folder(folder: Path) -> None:
+    """Create ``folder`` or refuse it with one line, before any cell runs."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise FedarenaError(f"--out: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise FedarenaError(f"--out: folder {parent} is not writable")
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock file: two matrix runs never share a store (released by any exit)."""
+    with open(folder / LOCK_NAME, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FedarenaError(f"--out: {folder} is in use by another fedarena matrix") from None
+        yield
+
+
+def run_matrix(
+    matrix: Matrix,
+    folder: Path,
+    *,
+    grids: Sequence[str] | None = None,
+    workers: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    skip_unknown: bool = False,
+    on_start: Callable[[Counts], None] | None = None,
+    on_outcome: Callable[[Cell, Outcome, Counts], None] | None = None,
+) -> Counts:
+    """Run a scenario file's cells into ``folder``'s store, resuming; export CSV and JSON.
+
+    A component that the registries reject is an error naming the file and
+    key, unless ``skip_unknown``: its cells are then recorded as skipped.
+    """
+    start_fork_server()
+    problems = matrix.problems(grids)
+    if problems and not skip_unknown:
+        raise SpecError(next(iter(problems.values())))
+    cells = matrix.cells(grids)
+    rejected = {canonical_component(spec): why for spec, why in problems.items()}
+    skip = {}
+    for cell in cells:
+        values = [getattr(cell.scenario, name) for name in COMPONENT_FIELDS]
+        reasons = [rejected[v] for v in values if v in rejected]
+        if reasons:
+            skip[cell.key] = reasons[0]
+    workers = workers or available_cores()
+    _writable_folder(folder)
+    with _exclusive(folder), ResultStore.in_folder(folder) as store:
+        session = store.start_session(
+            matrix=str(matrix.path),
+            matrix_sha256=hashlib.sha256(matrix.text.encode()).hexdigest(),
+            grids=list(grids or matrix.grid_names()),
+            version=__version__,
+            workers=workers,
+            cores=available_cores(),
+            machine=platform.machine(),
+            time_limit_s=limits.seconds,
+            memory_limit_mb=limits.memory_mb,
+            cells=len(cells),
+            resumed=len(store.done_keys() & {c.key for c in cells}),
+        )
+        start = time.perf_counter()
+        runner = MatrixRunner(store, workers, limits, session)
+        try:
+            counts = runner.run(cells, skip, on_outcome, on_start)
+            store.finish_session(session, time.perf_counter() - start, counts.as_dict())
+        finally:  # an interrupted run still leaves its finished cells exported
+            export(store.records(), store.sessions(), folder)
+    return counts

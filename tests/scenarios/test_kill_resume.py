@@ -1,0 +1,110 @@
+"""``kill -9`` of a running matrix at any moment loses no finished cell and corrupts nothing;
+the rerun resumes, and the numbers equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fedarena.scenarios.run import run_scenario
+from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.store import STORE_NAME, ResultStore, finite
+
+KILLS = 3
+STARTUP_LIMIT_S = 60.0
+
+
+def _start(path: Path, out: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "fedarena.cli", "matrix", str(path), "--workers", "2"]
+    return subprocess.Popen(
+        [*command, "--out", str(out), "--quiet"],
+        start_new_session=True,  # its own process group: the whole matrix, workers included
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _done(store: Path) -> set[str]:
+    if not store.exists():
+        return set()
+    with sqlite3.connect(store, timeout=30) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "cells" not in tables:  # the schema is not committed yet
+            return set()
+        return {row[0] for row in db.execute("SELECT key FROM cells WHERE status = 'done'")}
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for_progress(store: Path, before: set[str], process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while len(_done(store) - before) < 1:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the matrix made no progress"
+        time.sleep(0.02)
+
+
+def _check_intact(store: Path, before: set[str]) -> set[str]:
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with ResultStore(store) as opened:
+        records = opened.records()
+    done = {r.key for r in records if r.status == "done"}
+    assert before <= done, "a finished cell was lost"
+    for record in records:
+        assert record.status == "done", record.reason
+        assert 0 <= record.result["final"]["ndcg@10"] <= 1
+        assert len(record.result["rounds"]) == record.spec["rounds"]
+    return done
+
+
+def test_kill_minus_nine_repeatedly_then_resume(write_matrix, plugin, tmp_path):
+    path = write_matrix(
+        f'baselines = false\nseed = {list(range(12))}\ndefense = ["fedavg", "{plugin("Mean")}"]\n'
+    )
+    out = tmp_path / "out"
+    store = out / STORE_NAME
+    rng = np.random.default_rng(0)
+    finished: set[str] = set()
+    for kill in range(KILLS):
+        process = _start(path, out)
+        _wait_for_progress(store, finished, process)
+        time.sleep(rng.uniform(0.0, 0.3))  # land anywhere: mid-cell, mid-commit, between cells
+        pgid = os.getpgid(process.pid)
+        if kill == 0:
+            # The main process alone: its fork server and workers must not outlive it.
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            deadline = time.monotonic() + 10
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _group_alive(pgid), "worker processes outlived the killed matrix"
+        else:
+            os.killpg(pgid, signal.SIGKILL)
+            process.wait()
+        finished = _check_intact(store, finished)
+    assert 0 < len(finished) < 24
+
+    process = _start(path, out)
+    assert process.wait(timeout=120) == 0, process.stderr.read().decode()
+    assert len(_check_intact(store, finished)) == 24
+    with ResultStore(store) as opened:
+        last = opened.sessions()[-1]
+        assert last["resumed"] == len(finished) and last["done"] == 24 - len(finished)
+        sample = opened.records()[:: 24 // 2]
+    for record in sample:  # resumed or not, a cell holds exactly what one run computes
+        fresh = run_scenario(Scenario.from_dict(record.spec), compare_clean=False)
+        assert finite(fresh["final"]) == record.result["final"]
