@@ -5,8 +5,10 @@ RDP adds up over steps, so the per-step RDP of each (noise multiplier,
 sampling rate) pair is computed once and scaled by the number of steps; a
 federation of shoppers with different data sizes needs one computation per
 distinct size, not per shopper. Any set of orders gives a valid bound; this
-one is coarser than Opacus's default (151 orders) where the fractional orders
-cost most, and gives an epsilon at most a few percent higher.
+one keeps the integer orders, whose RDP has a closed form, and a single
+fractional one (1.5): Opacus's 151 default orders cost about 13x more per
+sampling rate (seconds per run for a federation with many data sizes) for an
+epsilon a few percent lower.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-ORDERS = [1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0, 32.0]
+ORDERS = [1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 24.0, 32.0]
 ORDERS += [48.0, 64.0, 128.0, 256.0]
 
 
