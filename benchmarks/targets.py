@@ -25,8 +25,9 @@ from fedarena.engine.local import build_batches, training_examples
 from fedarena.engine.sequential import SequentialTrainer
 from fedarena.engine.vectorised import VectorisedTrainer
 from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
-from fedarena.scenarios.run import load_catalog, run_scenario
+from fedarena.scenarios.run import run_scenario
 from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.world import load_catalog
 
 START, END = "<!-- targets:start -->", "<!-- targets:end -->"
 

@@ -32,10 +32,10 @@ from fedarena.flower.messages import (
 )
 from fedarena.flower.server_app import serve
 from fedarena.flower.strategy import _summary
-from fedarena.flower.world import build_world
 from fedarena.metrics import METRIC_KEYS
 from fedarena.scenarios.run import run_scenario
 from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.world import build_world
 
 SMALL = Scenario(
     seed=3,

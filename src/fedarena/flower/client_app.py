@@ -51,8 +51,8 @@ from fedarena.flower.messages import (
     params_from,
     reply_content,
 )
-from fedarena.flower.world import World, build_world
 from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.world import World, build_world
 
 USERS = "fedarena.private-embeddings"
 CRAFT_STREAM = 4

@@ -21,7 +21,7 @@ from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from fedarena.cli import write_json_atomic
-from fedarena.engine.federation import Federation, RoundRecord
+from fedarena.engine.federation import RoundRecord
 from fedarena.errors import FedarenaError
 from fedarena.flower.hosting import (
     NUM_PARTITIONS,
@@ -32,10 +32,10 @@ from fedarena.flower.hosting import (
 )
 from fedarena.flower.logs import configure_flower_logging
 from fedarena.flower.messages import CONFIG, NODE, params_record
-from fedarena.flower.result import Clock, run_document
 from fedarena.flower.strategy import FedarenaStrategy
-from fedarena.flower.world import World, build_world
+from fedarena.scenarios.result import Clock, run_document
 from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.world import World, build_world
 
 DISCOVERY_TIMEOUT_S = 300.0
 POLL_S = 0.5
@@ -104,25 +104,8 @@ def serve(
     start = time.perf_counter() if start is None else start
     nodes = discover(grid, len(world.population))
     scenario = world.scenario
-    federation = Federation(
-        population=world.population,
-        malicious=world.malicious,
-        # The server holds no private embedding; the field is only read for its width.
-        users=world.init_users.new_zeros(0, scenario.dim),
-        global_params=world.init_params.clone(),
-        trainer=world.trainer(),
-        evaluator=world.evaluator(),
-        attack=world.attack,
-        defense=world.defense,
-        strategy=world.strategy,
-        local=world.local,
-        clients_per_round=scenario.clients_per_round,
-        n_malicious_assumed=world.n_malicious_assumed,
-        server_lr=world.server_lr,
-        seed=scenario.seed,
-        compressor=world.compressor,
-        root=world.root,
-    )
+    # The server holds no private embedding; the field is only read for its width.
+    federation = world.federation(users=world.init_users.new_zeros(0, scenario.dim))
     strategy = FedarenaStrategy(scenario, federation, nodes, on_round, verbose)
     setup_end = time.perf_counter()
     strategy.start(

@@ -28,10 +28,10 @@ from fedarena.errors import FedarenaError
 from fedarena.flower import client_app
 from fedarena.flower.logs import flower_logging, ray_init_args, wants_verbose
 from fedarena.flower.server_app import serve
-from fedarena.flower.world import build_world
 from fedarena.metrics import METRIC_KEYS
 from fedarena.scenarios.run import utility_drop
 from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.world import build_world
 
 if TYPE_CHECKING:
     from flwr.supercore.run import Run

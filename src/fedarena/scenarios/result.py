@@ -1,6 +1,6 @@
-"""The result document of a Flower run: schema ``fedarena.run/1``, as ``run_scenario`` writes it.
+"""A finished run's result document (schema ``fedarena.run/1``, see ``docs/results.md``).
 
-Same keys and meanings as ``docs/results.md``; the baselines are computed on
+Built the same way for every engine; in Flower the baselines are computed on
 the server from the same world, so they equal the in-process run's.
 """
 
@@ -14,9 +14,11 @@ import numpy as np
 
 from fedarena import __version__, baselines
 from fedarena.data.noniid import noniid_stats
-from fedarena.engine.federation import Federation
-from fedarena.flower.world import World
-from fedarena.scenarios.run import LOCAL_ONLY_EPOCHS, SCHEMA, detection
+from fedarena.engine.federation import Federation, RoundRecord
+from fedarena.scenarios.world import World
+
+SCHEMA = "fedarena.run/1"
+LOCAL_ONLY_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,21 @@ class Clock:
     start: float
     setup_end: float
     federated_end: float
+
+
+def detection(history: list[RoundRecord]) -> dict[str, float | None]:
+    """Precision and recall of the defense's flags against the true malicious clients.
+
+    ``None`` where undefined: precision when nothing was flagged, recall when
+    no malicious client was sampled.
+    """
+    flagged = sum(r.flagged for r in history)
+    hits = sum(r.true_positives for r in history)
+    malicious = sum(r.n_malicious_sampled for r in history)
+    return {
+        "detection_precision": hits / flagged if flagged else None,
+        "detection_recall": hits / malicious if malicious else None,
+    }
 
 
 def reference_points(world: World, federation: Federation) -> dict[str, dict[str, float]]:
@@ -59,7 +76,7 @@ def reference_points(world: World, federation: Federation) -> dict[str, dict[str
 
 
 def run_document(world: World, federation: Federation, clock: Clock) -> dict[str, Any]:
-    """Final metrics, per-round records, baselines and timings of a finished Flower run."""
+    """Final metrics, per-round records, baselines and timings of a finished run."""
     history = federation.history
     reference = reference_points(world, federation)
     final = dict(history[-1].metrics)

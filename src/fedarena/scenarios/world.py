@@ -2,11 +2,10 @@
 
 A fedarena scenario is a pure function of its spec and seed: the catalog, the
 shoppers, which of them are malicious, the initial model and the components.
-The in-process engine builds these once (``fedarena.scenarios.run``); in a
+The in-process engine builds them once (``fedarena.scenarios.run``); in a
 Flower federation the ServerApp and every ClientApp process rebuild the same
-``World`` from the scenario they receive, with the same draws in the same order
-as ``run_scenario``, so that shopper ``s`` holds the same purchase log and the
-same initial private embedding wherever it runs.
+``World`` from the scenario they receive, so that shopper ``s`` holds the same
+purchase log and the same initial private embedding wherever it runs.
 
 Who uses what: a ClientApp reads only its own shoppers' logs, initial
 embeddings and malicious flags, and the attack and defense objects; the
@@ -18,6 +17,7 @@ embedding.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,21 +25,33 @@ from torch import Tensor
 
 from fedarena.attacks import ATTACKS, Attack
 from fedarena.compression import COMPRESSORS, Compressor
+from fedarena.data.amazon import load_amazon
+from fedarena.data.builtin import generate_catalog
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population, PopulationConfig, simulate_population
 from fedarena.defenses import Defense, create_defense
 from fedarena.engine.evaluation import Evaluator
-from fedarena.engine.federation import Trainer
+from fedarena.engine.federation import Federation, Trainer
 from fedarena.engine.local import LocalTraining
 from fedarena.engine.sequential import SequentialTrainer
 from fedarena.engine.vectorised import VectorisedTrainer
 from fedarena.errors import SpecError
 from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
-from fedarena.scenarios.run import load_catalog
 from fedarena.scenarios.spec import Scenario
 from fedarena.strategies import STRATEGIES, Strategy
 
 ROOT_SEED_OFFSET = 10_007
+
+
+def load_catalog(scenario: Scenario) -> Catalog:
+    """The built-in catalog, or ``scenario.items`` items sampled from an Amazon path."""
+    if scenario.catalog == "builtin":
+        return generate_catalog(scenario.items, seed=0)
+    catalog, _ = load_amazon(Path(scenario.catalog))
+    if len(catalog) > scenario.items:
+        rng = np.random.default_rng([scenario.seed, 0xCA7])
+        catalog = catalog.take(np.sort(rng.choice(len(catalog), scenario.items, replace=False)))
+    return catalog
 
 
 @dataclass(frozen=True)
@@ -94,9 +106,31 @@ class World:
             self.tower, self.layout, self.population, self.benign, self.local, self.scenario.seed
         )
 
+    def federation(self, users: Tensor) -> Federation:
+        """The round loop's state at round 0; ``users`` are the private embeddings it holds
+        (all of them in-process, none on a Flower server)."""
+        return Federation(
+            population=self.population,
+            malicious=self.malicious,
+            users=users,
+            global_params=self.init_params.clone(),
+            trainer=self.trainer(),
+            evaluator=self.evaluator(),
+            attack=self.attack,
+            defense=self.defense,
+            strategy=self.strategy,
+            local=self.local,
+            clients_per_round=self.scenario.clients_per_round,
+            n_malicious_assumed=self.n_malicious_assumed,
+            server_lr=self.server_lr,
+            seed=self.scenario.seed,
+            compressor=self.compressor,
+            root=self.root,
+        )
+
 
 def build_world(scenario: Scenario) -> World:
-    """Draw the scenario's world exactly as ``fedarena.scenarios.run.run_scenario`` does."""
+    """Draw the scenario's world; every engine builds it this way."""
     torch.manual_seed(scenario.seed)
     catalog = load_catalog(scenario)
     population_config = PopulationConfig(n_shoppers=scenario.shoppers, alpha=scenario.alpha)
