@@ -33,7 +33,7 @@ from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
 from fedarena.engine.local import LocalBatches, LocalResult, LocalTraining
-from fedarena.engine.vectorised import adam_step
+from fedarena.engine.vectorised import local_step
 from fedarena.model import ItemTower, SharedLayout
 
 # Tables an example reads one row of, and the per-item buffer that picks the row
@@ -207,17 +207,7 @@ class DpSgdTrainer:
                 # FedProx's proximal term is data-independent: added after the noise.
                 for name, g, p in zip(names, grads, active, strict=False):
                     g.add_(p - start[name], alpha=config.prox_mu)
-            if config.optimizer == "sgd":
-                torch._foreach_add_(active, grads, alpha=-config.lr)
-            else:
-                adam_step(
-                    active,
-                    grads,
-                    [m[:k] for m in first],
-                    [v[:k] for v in second],
-                    step=t + 1,
-                    lr=config.lr,
-                )
+            local_step(params, grads, first, second, k, t + 1, config)
             loss_sum[:k] += clipped.loss.detach()
         inverse = torch.argsort(order)
         shared = torch.cat([p.reshape(n, -1) for p in params[:-1]], dim=1)

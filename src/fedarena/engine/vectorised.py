@@ -103,18 +103,7 @@ class VectorisedTrainer:
                 config.prox_mu,
             )
             grads = list(torch.autograd.grad(objective.sum(), leaves))
-            active = [p[:k] for p in params]
-            if config.optimizer == "sgd":
-                torch._foreach_add_(active, grads, alpha=-config.lr)
-            else:
-                adam_step(
-                    active,
-                    grads,
-                    [m[:k] for m in first_moments],
-                    [v[:k] for v in second_moments],
-                    step=t + 1,
-                    lr=config.lr,
-                )
+            local_step(params, grads, first_moments, second_moments, k, t + 1, config)
             loss_sum[:k] += data_loss.detach()
         trained = dict(zip(start, params[:-1], strict=True))
         shared = []
@@ -149,6 +138,23 @@ def _client_rows(items: Tensor) -> tuple[Tensor, Tensor]:
         rows[c, len(unique) :] = unique[-1]
     local = torch.searchsorted(rows, flat).reshape(items.shape)
     return rows, local
+
+
+def local_step(
+    params: list[Tensor],
+    grads: list[Tensor],
+    first: list[Tensor],
+    second: list[Tensor],
+    k: int,
+    step: int,
+    config: LocalTraining,
+) -> None:
+    """One SGD or Adam step of the first ``k`` clients (rows) of every parameter, in place."""
+    active = [p[:k] for p in params]
+    if config.optimizer == "sgd":
+        torch._foreach_add_(active, grads, alpha=-config.lr)
+    else:
+        adam_step(active, grads, [m[:k] for m in first], [v[:k] for v in second], step, config.lr)
 
 
 def adam_step(
