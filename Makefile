@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedarena-installed
 
-.PHONY: run test lint format bench clean chromium smoke leaderboard
+.PHONY: run test lint format bench clean chromium smoke leaderboard check bench-compare
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/targets.py
 
+# pytest-benchmark against the saved run in benchmarks/baseline/ (docs/ci.md: same machine only).
+BENCH_CASES := benchmarks/bench_aggregators.py benchmarks/bench_engine_round.py -k "fedarena or engine_round"
+bench-compare: $(STAMP)
+	$(BIN)/python -m pytest $(BENCH_CASES) --benchmark-enable \
+		--benchmark-storage=file://benchmarks/baseline --benchmark-compare=0001 \
+		--benchmark-compare-fail=mean:25%
+
 # tests/leaderboard/test_leaderboard_browser.py opens index.html in Debian's headless Chromium.
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -38,6 +45,12 @@ chromium:
 
 smoke: $(STAMP)
 	$(BIN)/fedarena matrix scenarios/smoke.toml --workers 2 --out results/smoke
+
+# The regression gate (docs/ci.md): reruns the smoke matrix (about 35 s on 2 cores) and compares
+# every cell with leaderboard/baseline.json. CHECK_FLAGS adds flags: --update-baseline, --out DIR.
+check: $(STAMP)
+	$(BIN)/fedarena check --baseline leaderboard/baseline.json --scenario scenarios/smoke.toml \
+		--workers 2 $(CHECK_FLAGS)
 
 # Regenerates the published leaderboard (about 15-20 min on 2 cores).
 leaderboard: $(STAMP)

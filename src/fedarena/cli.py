@@ -1,4 +1,5 @@
-"""Command-line interface: ``fedarena run``, ``matrix``, ``leaderboard``, ``data inspect``.
+"""Command-line interface: ``fedarena run``, ``matrix``, ``leaderboard``, ``submit``, ``check``,
+``list`` and ``data inspect``.
 
 User errors (bad flags, files, specs) print one line and exit with status 2.
 """
@@ -32,7 +33,8 @@ from fedarena.metrics import METRIC_KEYS
 from fedarena.registry import ComponentSpec, parse_component, parse_option
 from fedarena.scenarios.cell_process import Limits, Outcome
 from fedarena.scenarios.spec import ENGINES, Scenario
-from fedarena.scenarios.store import STORE_NAME
+from fedarena.scenarios.store import STORE_NAME, ResultStore
+from fedarena.submission.conformance import CHECK_LIMITS, RUNTIME_BUDGET_S, CheckResult
 
 if TYPE_CHECKING:
     from fedarena.engine.federation import RoundRecord
@@ -134,6 +136,38 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bar, no table")
 
 
+def _add_cell_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every command that runs matrix cells takes: workers, grids and limits."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel cells (default: one per core)",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this [[grid]] (repeatable; default: every grid)",
+    )
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=Limits.seconds,
+        metavar="S",
+        help=f"wall-clock seconds per cell (default: {Limits.seconds:g})",
+    )
+    parser.add_argument(
+        "--cell-memory",
+        type=int,
+        default=Limits.memory_mb,
+        metavar="MIB",
+        help=f"address space per cell in MiB (default: {Limits.memory_mb})",
+    )
+
+
 def _add_matrix_parser(commands: argparse._SubParsersAction) -> None:
     matrix = commands.add_parser(
         "matrix",
@@ -143,40 +177,13 @@ def _add_matrix_parser(commands: argparse._SubParsersAction) -> None:
         "the cells already done. Exit status 1 when a cell failed.",
     )
     matrix.add_argument("file", type=Path, help="scenario file, e.g. scenarios/smoke.toml")
-    matrix.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel cells (default: one per core)",
-    )
+    _add_cell_flags(matrix)
     matrix.add_argument(
         "--out",
         type=Path,
         default=None,
         metavar="DIR",
         help="output folder (default: results/<file name>)",
-    )
-    matrix.add_argument(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="run only this [[grid]] (repeatable; default: every grid)",
-    )
-    matrix.add_argument(
-        "--cell-timeout",
-        type=float,
-        default=Limits.seconds,
-        metavar="S",
-        help=f"wall-clock seconds per cell (default: {Limits.seconds:g})",
-    )
-    matrix.add_argument(
-        "--cell-memory",
-        type=int,
-        default=Limits.memory_mb,
-        metavar="MIB",
-        help=f"address space per cell in MiB (default: {Limits.memory_mb})",
     )
     matrix.add_argument(
         "--skip-unknown",
@@ -191,11 +198,15 @@ def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
         "leaderboard",
         help="rank defenses from matrix results and write md/json/csv/html/png",
         description="Score the cells of one or more matrix output folders (or cells.json "
-        "exports) and write LEADERBOARD.md, leaderboard.json, leaderboard.csv, index.html, "
-        "cells.csv and PNG figures.",
+        "exports, or entries written by fedarena submit) and write LEADERBOARD.md, "
+        "leaderboard.json, leaderboard.csv, index.html, cells.csv and PNG figures.",
     )
     board.add_argument(
-        "sources", type=Path, nargs="+", metavar="DIR", help="matrix output folder or cells.json"
+        "sources",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="matrix output folder, cells.json or a submitted entry",
     )
     board.add_argument(
         "--out", type=Path, default=None, help="output folder (default: the first DIR)"
@@ -208,6 +219,118 @@ def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_list_parser(commands: argparse._SubParsersAction) -> None:
+    listing = commands.add_parser(
+        "list",
+        help="list the registered attacks, defenses, strategies and compressors",
+        description="Every registered component per kind, with its options and where it came "
+        "from: a fedarena module, or an entry point of an installed distribution (groups "
+        "fedarena.attacks, fedarena.defenses, fedarena.strategies, fedarena.compression).",
+    )
+    listing.add_argument(
+        "kinds",
+        nargs="*",
+        metavar="KIND",
+        help="attack, defense, strategy or compression (default: all)",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def _add_submit_parser(commands: argparse._SubParsersAction) -> None:
+    submit = commands.add_parser(
+        "submit",
+        help="check a defense's conformance, run it across a matrix and write an entry",
+        description="Run the conformance checks on a defense spec (each in a process with time "
+        "and memory limits), then run the scenario file's cells with the defense axis replaced "
+        "by SPEC and fedavg, and write a leaderboard entry with its manifest. Exit status 1 "
+        "when a check or a cell failed.",
+    )
+    submit.add_argument(
+        "spec", help="defense spec: path/to/file.py:Class, package.module:Class or a name"
+    )
+    submit.add_argument(
+        "--matrix",
+        type=Path,
+        default=Path("scenarios/smoke.toml"),
+        metavar="FILE",
+        help="scenario file whose cells to run (default: scenarios/smoke.toml)",
+    )
+    _add_cell_flags(submit)
+    submit.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="results folder of the cells (default: results/<matrix file name>, so the "
+        "matrix's own results are shared)",
+    )
+    submit.add_argument(
+        "--entry",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="where to write the entry (default: submissions/<defense>.json)",
+    )
+    submit.add_argument(
+        "--check-timeout",
+        type=float,
+        default=CHECK_LIMITS.seconds,
+        metavar="S",
+        help=f"wall-clock seconds per conformance check (default: {CHECK_LIMITS.seconds:g})",
+    )
+    submit.add_argument(
+        "--budget",
+        type=float,
+        default=RUNTIME_BUDGET_S,
+        metavar="S",
+        help=f"runtime budget of one aggregate call at n=100, d=1e5 (default: "
+        f"{RUNTIME_BUDGET_S:g})",
+    )
+    submit.add_argument(
+        "--checks-only", action="store_true", help="run the conformance checks and stop"
+    )
+    submit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_check_parser(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check",
+        help="rerun a matrix and compare every cell with a baseline (CI regression gate)",
+        description="Run the scenario file's cells afresh and compare each cell's status and "
+        "final metrics with the baseline, within the tolerance bands stored in it. Exit status "
+        "1 with a table of the cells outside their bands; --update-baseline rewrites it.",
+    )
+    check.add_argument(
+        "--baseline",
+        type=Path,
+        default=Path("leaderboard/baseline.json"),
+        metavar="FILE",
+        help="baseline file (default: leaderboard/baseline.json)",
+    )
+    check.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path("scenarios/smoke.toml"),
+        metavar="FILE",
+        help="scenario file to rerun (default: scenarios/smoke.toml)",
+    )
+    _add_cell_flags(check)
+    check.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="results folder (default: a temporary one, so that every cell is rerun; a folder "
+        "holding results already resumes from them)",
+    )
+    check.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="write the rerun as the new baseline instead of comparing",
+    )
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedarena",
@@ -217,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(commands)
     _add_matrix_parser(commands)
     _add_leaderboard_parser(commands)
+    _add_submit_parser(commands)
+    _add_check_parser(commands)
+    _add_list_parser(commands)
     data = commands.add_parser("data", help="catalog tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     inspect = data_commands.add_parser(
@@ -366,6 +492,7 @@ class MatrixProgress:
             disable=quiet,
         )
         self.task = self.progress.add_task("matrix", total=None, start=False, **self._fields(None))
+        self.started = False
 
     @staticmethod
     def _fields(counts: Counts | None) -> dict[str, int]:
@@ -373,6 +500,7 @@ class MatrixProgress:
         return {k: 0 for k in keys} if counts is None else {k: counts.as_dict()[k] for k in keys}
 
     def start(self, counts: Counts) -> None:
+        self.started = True
         self.progress.start()
         self.progress.update(
             self.task,
@@ -381,6 +509,11 @@ class MatrixProgress:
             **self._fields(counts),
         )
         self.progress.start_task(self.task)
+
+    def stop(self) -> None:
+        """End the display if it was started (a display never started prints nothing)."""
+        if self.started:
+            self.progress.stop()
 
     def cell(self, cell: Cell, outcome: Outcome, counts: Counts) -> None:
         if outcome.status == "failed":
@@ -392,12 +525,8 @@ def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
     from fedarena.scenarios.matrix import load_matrix
     from fedarena.scenarios.runner import run_matrix
 
-    if args.workers is not None and args.workers < 1:
-        raise FedarenaError(f"--workers must be >= 1, got {args.workers}")
-    try:
-        limits = Limits(seconds=args.cell_timeout, memory_mb=args.cell_memory)
-    except ValueError as err:
-        raise FedarenaError(str(err)) from None
+    _check_workers(args.workers)
+    limits = _limits(args.cell_timeout, args.cell_memory)
     matrix = load_matrix(args.file)
     out = args.out if args.out is not None else Path("results") / args.file.stem
     progress = MatrixProgress(console, args.quiet)
@@ -414,7 +543,7 @@ def cmd_matrix(args: argparse.Namespace, console: Console) -> int:
             on_outcome=progress.cell,
         )
     finally:
-        progress.progress.stop()
+        progress.stop()
     if not args.quiet:
         console.print(
             f"{counts.total} cells: {counts.done} done, {counts.failed} failed, "
@@ -439,6 +568,176 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.components import components, registries
+
+    unknown = sorted(set(args.kinds) - set(registries()))
+    if unknown:
+        raise FedarenaError(f"unknown kind {unknown[0]!r}; kinds: {', '.join(registries())}")
+    found = components(args.kinds or None)
+    if args.json:
+        print(json.dumps([c.as_dict() for c in found], indent=1))
+        return 0
+    for kind in registries():
+        rows = [c for c in found if c.kind == kind]
+        if not rows:
+            continue
+        table = Table(title=f"{kind} ({sum(c.active for c in rows)} registered)")
+        table.add_column("name", no_wrap=True)
+        table.add_column("options")
+        table.add_column("origin", overflow="fold")
+        for c in rows:
+            style = None if c.active else "dim"
+            table.add_row(c.name, ", ".join(c.options) or "-", c.origin, style=style)
+        console.print(table)
+    return 0
+
+
+def _limits(seconds: float, memory_mb: int) -> Limits:
+    try:
+        return Limits(seconds=seconds, memory_mb=memory_mb)
+    except ValueError as err:
+        raise FedarenaError(str(err)) from None
+
+
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 1:
+        raise FedarenaError(f"--workers must be >= 1, got {workers}")
+
+
+def _print_check(console: Console, result: CheckResult) -> None:
+    colour = {"pass": "green", "FAIL": "red"}.get(result.status, "yellow")
+    console.print(
+        f"[{colour}]{result.status:<7}[/] {result.name}: {result.detail}",
+        soft_wrap=True,
+        highlight=False,
+        markup=True,
+    )
+
+
+def cmd_submit(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.scenarios.matrix import load_matrix
+    from fedarena.submission.submit import entry_name, submit
+
+    _check_workers(args.workers)
+    limits = _limits(args.cell_timeout, args.cell_memory)
+    check_limits = _limits(args.check_timeout, args.cell_memory)
+    if not args.budget > 0:
+        raise FedarenaError(f"--budget must be > 0 seconds, got {args.budget}")
+    matrix = load_matrix(args.matrix)
+    out = args.out if args.out is not None else Path("results") / args.matrix.stem
+    entry = None
+    if not args.checks_only:
+        entry = args.entry or Path("submissions") / f"{entry_name(args.spec)}.json"
+        _check_writable(entry)
+    console.print(f"conformance of {args.spec}:", highlight=False, soft_wrap=True)
+    progress = MatrixProgress(console, args.quiet)
+    try:
+        outcome = submit(
+            args.spec,
+            matrix,
+            out,
+            entry,
+            grids=args.grid,
+            workers=args.workers,
+            limits=limits,
+            check_limits=check_limits,
+            budget_s=args.budget,
+            on_check=lambda result: _print_check(console, result),
+            on_start=progress.start,
+            on_outcome=progress.cell,
+        )
+    finally:
+        progress.stop()
+    report = outcome.report
+    if not report.passed:
+        console.print(
+            f"{len(report.failures)} check(s) failed: nothing was run and no entry written",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    if entry is None:
+        console.print("every check passed", highlight=False)
+        return 0
+    counts = outcome.entry["manifest"]["counts"]
+    console.print(
+        f"entry written to {entry}: {sum(counts.values())} cells ({counts['done']} done, "
+        f"{counts['failed']} failed, {counts['skipped']} skipped) in {out / STORE_NAME}; "
+        f"rank it with: fedarena leaderboard {entry}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0 if outcome.succeeded else 1
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.leaderboard.regression import (
+        build_baseline,
+        compare,
+        read_baseline,
+        write_baseline,
+    )
+    from fedarena.scenarios.matrix import load_matrix
+    from fedarena.scenarios.runner import run_matrix
+
+    _check_workers(args.workers)
+    limits = _limits(args.cell_timeout, args.cell_memory)
+    baseline = None if args.update_baseline else read_baseline(args.baseline)
+    matrix = load_matrix(args.scenario)
+    grids = args.grid or (baseline["grids"] if baseline else matrix.grid_names())
+    progress = MatrixProgress(console, args.quiet)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fedarena-check-") as scratch:
+        out = args.out if args.out is not None else Path(scratch)
+        try:
+            run_matrix(
+                matrix,
+                out,
+                grids=grids,
+                workers=args.workers,
+                limits=limits,
+                on_start=progress.start,
+                on_outcome=progress.cell,
+            )
+        finally:
+            progress.stop()
+        keys = {cell.key for cell in matrix.cells(grids)}
+        with ResultStore.in_folder(out) as store:
+            records = [r for r in store.records() if r.key in keys]
+    elapsed = time.perf_counter() - start
+    if baseline is None:
+        write_baseline(args.baseline, build_baseline(records, args.scenario, matrix.text, grids))
+        console.print(
+            f"baseline of {len(records)} cells written to {args.baseline} ({elapsed:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 0
+    comparison = compare(baseline, records)
+    summary = (
+        f"{comparison.cells} cells: {comparison.identical} identical to the baseline, "
+        f"{comparison.within} within their bands, {comparison.outside} outside; "
+        f"{elapsed:.1f} s"
+    )
+    if comparison.passed:
+        console.print(f"check passed: {summary}", highlight=False, soft_wrap=True)
+        return 0
+    table = Table(title=f"Regressions against {args.baseline} ({comparison.outside} cells)")
+    for column in ("cell", "metric", "baseline", "now", "band"):
+        table.add_column(column, overflow="fold")
+    for row in comparison.deviations:
+        table.add_row(row.cell, row.metric, row.baseline, row.now, row.band)
+    console.print(table)
+    console.print(
+        f"check failed: {summary}. If the change is intended, rerun with --update-baseline "
+        "and commit the new baseline.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 1
+
+
 def cmd_data_inspect(args: argparse.Namespace, console: Console) -> int:
     from fedarena.data.amazon import load_amazon
     from fedarena.data.summary import catalog_summary
@@ -456,6 +755,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "matrix": cmd_matrix,
         "leaderboard": cmd_leaderboard,
+        "submit": cmd_submit,
+        "check": cmd_check,
+        "list": cmd_list,
         "data": cmd_data_inspect,
     }
     try:

@@ -153,6 +153,7 @@ class Registry(Generic[T]):
         self._package = package
         self._factories: dict[str, Callable[..., T]] = {}
         self._origins: dict[str, str] = {}
+        self._broken: dict[str, str] = {}
         self._loaded = False
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -176,9 +177,14 @@ class Registry(Generic[T]):
         for info in pkgutil.iter_modules(package.__path__, prefix=f"{self._package}."):
             importlib.import_module(info.name)
         for ep in entry_points(group=self.group):
-            if ep.name not in self._factories:
+            if ep.name in self._factories or ep.name in self._broken:
+                continue
+            try:
                 self._factories[ep.name] = ep.load()
-                self._origins[ep.name] = f"entry point {ep.value}"
+            except Exception as err:  # a broken third-party package must not break every command
+                self._broken[ep.name] = f"entry point {ep.value} failed to load: {err!r}"
+                continue
+            self._origins[ep.name] = f"entry point {ep.value}"
 
     def names(self) -> list[str]:
         self._load()
@@ -188,11 +194,18 @@ class Registry(Generic[T]):
         self._load()
         return dict(sorted(self._origins.items()))
 
+    def broken(self) -> dict[str, str]:
+        """Entry points that failed to import, with the error (``fedarena list`` shows them)."""
+        self._load()
+        return dict(sorted(self._broken.items()))
+
     def factory(self, name: str) -> Callable[..., T]:
         """The class or function registered as ``name`` (or imported from ``a:B``)."""
         self._load()
         if ":" in name:
             return _load_object(name, self.kind)
+        if name in self._broken:
+            raise SpecError(f"{self.kind} {name!r}: {self._broken[name]}")
         if name not in self._factories:
             raise SpecError(
                 f"unknown {self.kind} {name!r}; known: {', '.join(self.names())} "

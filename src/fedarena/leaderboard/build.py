@@ -4,20 +4,24 @@
 output folder: ``leaderboard.json`` (the document every other file is made
 from), ``LEADERBOARD.md``, ``index.html``, ``leaderboard.csv`` (the rankings),
 ``cells.csv`` (every cell) and per panel two heatmaps and a convergence figure.
-Several sources are merged; a cell present in more than one counts once (the
-most recently finished record).
+Sources are matrix folders, cell exports and leaderboard entries
+(``fedarena submit``); several are merged, a cell present in more than one
+counting once (the most recently finished record), and each entry's manifest
+is listed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fedarena.errors import FedarenaError
 from fedarena.leaderboard import figures
 from fedarena.leaderboard.document import leaderboard_document
+from fedarena.leaderboard.entry import ENTRY_SCHEMA, entry_records, entry_summary, read_json
 from fedarena.leaderboard.html import render_html
 from fedarena.leaderboard.markdown import render_csv, render_markdown, speed_section
 from fedarena.leaderboard.panels import build_panels
@@ -28,17 +32,30 @@ from fedarena.scenarios.store import STORE_NAME, CellRecord, ResultStore
 RUNS_START, RUNS_END = "<!-- matrix-runs:start -->", "<!-- matrix-runs:end -->"
 
 
-def load_source(path: Path) -> tuple[list[CellRecord], list[dict[str, Any]]]:
-    """Records and sessions of a matrix output folder, a store file or a cells JSON export."""
+@dataclass(frozen=True)
+class Source:
+    """What one source holds: cell records, the matrix runs that made them and, for a
+    leaderboard entry, its summary (defense and manifest)."""
+
+    records: list[CellRecord]
+    sessions: list[dict[str, Any]]
+    entry: dict[str, Any] | None = None
+
+
+def load_source(path: Path) -> Source:
+    """A matrix output folder, a store file, a cells JSON export or a leaderboard entry."""
     store = path / STORE_NAME if path.is_dir() else path
     if path.is_dir() and not store.is_file():
         raise FedarenaError(f"{path}: no {STORE_NAME} here; run fedarena matrix --out {path} first")
     if not store.is_file():
         raise FedarenaError(f"{path}: no such folder or file")
     if store.suffix == ".json":
-        return read_cells(store)
+        document = read_json(store)
+        if document.get("schema") == ENTRY_SCHEMA:
+            return Source(*entry_records(document, store), entry=entry_summary(document))
+        return Source(*read_cells(store))
     with ResultStore(store) as opened:
-        return opened.records(), opened.sessions()
+        return Source(opened.records(), opened.sessions())
 
 
 def update_runs_block(doc: Path, document: dict[str, Any], out: Path) -> None:
@@ -61,16 +78,17 @@ def update_runs_block(doc: Path, document: dict[str, Any], out: Path) -> None:
 
 def build_leaderboard(sources: list[Path], out: Path, doc: Path | None = None) -> dict[str, Any]:
     """Score the sources' cells, write every rendering into ``out``; return the document."""
-    records, runs = [], []
-    for source in sources:
-        found, sessions = load_source(source)
-        records += found
-        runs += sessions
+    records, runs, entries = [], [], []
+    for path in sources:
+        source = load_source(path)
+        records += source.records
+        runs += [run for run in source.sessions if run not in runs]
+        entries += [source.entry] if source.entry is not None else []
     if not records:
         raise FedarenaError(f"{', '.join(map(str, sources))}: no cells to rank yet")
     records = latest(records)
     panels = build_panels(score_cells(records))
-    document = leaderboard_document(panels, runs, [str(s) for s in sources])
+    document = leaderboard_document(panels, runs, [str(s) for s in sources], entries)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for panel in document["panels"]:

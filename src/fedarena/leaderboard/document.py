@@ -104,8 +104,12 @@ def cell_costs(scores: list[CellScore]) -> list[dict[str, Any]]:
 
 
 def leaderboard_document(
-    panels: list[Panel], sessions: list[dict[str, Any]], sources: list[str]
+    panels: list[Panel],
+    sessions: list[dict[str, Any]],
+    sources: list[str],
+    entries: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The whole leaderboard; ``entries`` are the summaries of the submitted entries merged."""
     scores = [s for p in panels for s in p.scores]
     return finite(
         {
@@ -120,6 +124,7 @@ def leaderboard_document(
                 for status in ("done", "failed", "skipped")
             },
             "runs": sessions,
+            "entries": entries or [],
             "costs": cell_costs(scores),
             "panels": [panel_document(p) for p in panels],
             "cells": [cell_row(s) for s in scores],

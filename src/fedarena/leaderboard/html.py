@@ -13,9 +13,11 @@ from typing import Any
 
 from fedarena.leaderboard.markdown import (
     COST_COLUMNS,
+    ENTRY_COLUMNS,
     RANKING_COLUMNS,
     RUN_COLUMNS,
     cost_rows,
+    entry_rows,
     problem_rows,
     ranking_rows,
     run_rows,
@@ -98,6 +100,11 @@ def render_html(document: dict[str, Any]) -> str:
         sections += [
             "<h2>Failed and skipped cells</h2>",
             _table(("status", "defense", "attack", "cells", "reason"), problems, {1: "defense"}),
+        ]
+    if document["entries"]:
+        sections += [
+            "<h2>Submitted entries</h2>",
+            _table(ENTRY_COLUMNS, entry_rows(document["entries"]), {0: "defense"}),
         ]
     sections += [
         "<h2>Runs</h2>",

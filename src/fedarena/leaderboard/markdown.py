@@ -16,6 +16,15 @@ RANKING_COLUMNS = (
 )
 RUN_COLUMNS = ("matrix", "grids", "cells", "ran", "workers", "cores", "wall time", "status")
 COST_COLUMNS = ("defense", "cells run", "mean wall time", "max", "total (one core)")
+ENTRY_COLUMNS = (
+    "defense",
+    "submitted",
+    "conformance",
+    "cells done/failed/skipped",
+    "spec sha256",
+    "source sha256",
+    "fedarena / torch",
+)
 
 
 def estimate_text(estimate: dict[str, Any]) -> str:
@@ -83,6 +92,26 @@ def cost_rows(costs: list[dict[str, Any]]) -> list[list[str]]:
         ]
         for c in costs
     ]
+
+
+def entry_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per submitted entry: what ran, on which code, with which packages."""
+    rows = []
+    for entry in entries:
+        counts, versions = entry["counts"], entry["versions"]
+        sources = ", ".join(f"{path} {digest[:12]}" for path, digest in entry["sources"].items())
+        rows.append(
+            [
+                entry["defense"],
+                entry["created_at"],
+                "passed" if entry["conformance_passed"] else "FAILED",
+                f"{counts['done']}/{counts['failed']}/{counts['skipped']}",
+                entry["spec_sha256"][:12],
+                sources or "-",
+                f"{versions.get('fedarena')} / {versions.get('torch')}",
+            ]
+        )
+    return rows
 
 
 def speed_section(document: dict[str, Any]) -> str:
@@ -159,6 +188,13 @@ def render_markdown(document: dict[str, Any]) -> str:
             "## Failed and skipped cells",
             "",
             table(("status", "defense", "attack", "cells", "reason"), problems),
+        ]
+    if document["entries"]:
+        parts += [
+            "",
+            "## Submitted entries",
+            "",
+            table(ENTRY_COLUMNS, entry_rows(document["entries"])),
         ]
     parts += ["", "## Runs", "", speed_section(document), ""]
     return "\n".join(parts)

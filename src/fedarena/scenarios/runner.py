@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import platform
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,12 +32,16 @@ from fedarena.scenarios.cell import COMPONENT_FIELDS, Cell, canonical_component
 from fedarena.scenarios.cell_process import Limits, Outcome
 from fedarena.scenarios.export import export
 from fedarena.scenarios.matrix import Matrix
+from fedarena.scenarios.sandbox import (
+    EXIT_GRACE_S,
+    death_reason,
+    process_context,
+    start_fork_server,
+)
 from fedarena.scenarios.store import CellRecord, ResultStore, now
 
 POLL_S = 0.5
-EXIT_GRACE_S = 5.0
 LOCK_NAME = ".lock"
-WORKER_MODULE = "fedarena.scenarios.worker"
 DEFAULT_LIMITS = Limits()
 
 
@@ -90,32 +91,11 @@ class _Job:
     outcome: Outcome | None = field(default=None)
 
 
-def _context() -> multiprocessing.context.ForkServerContext:
-    """The fork server context; the server imports the worker module (torch, components)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([WORKER_MODULE])
-    return context
-
-
-def start_fork_server() -> None:
-    """Start the fork server now, so that its imports overlap the parent's own."""
-    _context()
-    multiprocessing.forkserver.ensure_running()
-
-
 def _in_worker(*args: Any) -> None:
     # Imported here, where the fork server has already loaded it: the parent never needs it.
     from fedarena.scenarios.worker import worker_main
 
     worker_main(*args)
-
-
-def _death_reason(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name
-        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
-        return f"the worker process was killed by {name}{hint} before reporting"
-    return f"the worker process exited with status {exitcode} before reporting"
 
 
 class MatrixRunner:
@@ -128,7 +108,7 @@ class MatrixRunner:
         self.workers = workers
         self.limits = limits
         self.session = session
-        self._context = _context()
+        self._context = process_context()
         self._cwd = os.getcwd()
 
     def run(
@@ -199,12 +179,12 @@ class MatrixRunner:
                 outcome = job.connection.recv()
             except (EOFError, OSError):
                 job.process.join(EXIT_GRACE_S)
-                outcome = Outcome("failed", elapsed, reason=_death_reason(job.process.exitcode))
+                outcome = Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
             self._stop(job, grace=EXIT_GRACE_S)
             return outcome
         if not job.process.is_alive():
             self._stop(job, grace=0.0)
-            return Outcome("failed", elapsed, reason=_death_reason(job.process.exitcode))
+            return Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
         if time.monotonic() > job.deadline:
             self._stop(job, grace=0.0)
             return Outcome(

@@ -31,11 +31,11 @@ from fedarena.defenses import DEFENSES
 from fedarena.errors import SpecError
 from fedarena.scenarios.cell_process import Limits, Outcome
 from fedarena.scenarios.run import run_scenario
+from fedarena.scenarios.sandbox import one_line, out_of_memory
 from fedarena.scenarios.spec import Scenario
 from fedarena.strategies import STRATEGIES
 
 PR_SET_PDEATHSIG = 1
-_OUT_OF_MEMORY = ("can't allocate memory", "DefaultCPUAllocator", "std::bad_alloc")
 
 
 def import_components() -> None:
@@ -64,9 +64,13 @@ def apply_limits(limits: Limits) -> None:
     torch.set_num_threads(1)
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+def failed(err: Exception, limits: Limits, wall_s: float) -> Outcome:
+    """The ``failed`` outcome of an exception being handled: its one line (the memory limit
+    named when the error is an allocation failure) and its traceback."""
+    reason = one_line(err)
+    if out_of_memory(err):
+        reason = f"memory limit of {limits.memory_mb} MiB exceeded ({reason})"
+    return Outcome("failed", wall_s, reason=reason, traceback=traceback.format_exc())
 
 
 def run_cell(spec: dict[str, Any], limits: Limits) -> Outcome:
@@ -77,12 +81,7 @@ def run_cell(spec: dict[str, Any], limits: Limits) -> Outcome:
     except SpecError as err:
         return Outcome("skipped", time.perf_counter() - start, reason=str(err).splitlines()[0])
     except Exception as err:  # any bug in any component fails the cell, not the matrix
-        reason = _one_line(err)
-        if isinstance(err, MemoryError) or any(s in str(err) for s in _OUT_OF_MEMORY):
-            reason = f"memory limit of {limits.memory_mb} MiB exceeded ({reason})"
-        return Outcome(
-            "failed", time.perf_counter() - start, reason=reason, traceback=traceback.format_exc()
-        )
+        return failed(err, limits, time.perf_counter() - start)
     return Outcome("done", time.perf_counter() - start, result=result)
 
 

@@ -1,0 +1,155 @@
+"""``fedarena check``: the baseline's tolerance bands (by hand from the documented formula),
+the comparison, and the gate end to end on a tiny matrix."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fedarena.cli import main
+from fedarena.leaderboard.regression import build_baseline, compare
+from fedarena.scenarios.cell import Cell
+from fedarena.scenarios.spec import Scenario
+from fedarena.scenarios.store import CellRecord
+
+DRIFTING = Path(__file__).with_name("drifting.py")
+
+
+def record(defense: str, seed: int, ndcg: float | None, er: float | None = None, **kw):
+    """A done cell with the given final metrics (``ndcg=None``: a failed cell)."""
+    cell = Cell.of(Scenario(defense=defense, seed=seed, rounds=2, **kw))
+    final = {"ndcg@10": ndcg, "hr@10": 0.5, "auc": 0.75}
+    if er is not None:
+        final["er@10"] = er
+    return CellRecord(
+        key=cell.key,
+        family=cell.family,
+        version=cell.version,
+        seed=seed,
+        spec=cell.scenario.to_dict(),
+        status="done" if ndcg is not None else "failed",
+        wall_s=1.0,
+        finished_at="2026-01-01T00:00:00+00:00",
+        reason=None if ndcg is not None else "RuntimeError: broken",
+        result={"final": final} if ndcg is not None else None,
+    )
+
+
+def runs() -> list[CellRecord]:
+    """Family median: NDCG@10 0.20, 0.22, 0.24 (s = 0.02); family krum: 0.3 three times;
+    pooled S = sqrt((0.02^2 + 0^2) / 2) = 0.0141."""
+    return [record("median", s, 0.20 + 0.02 * s) for s in range(3)] + [
+        record("krum", s, 0.3) for s in range(3)
+    ]
+
+
+def bands(baseline) -> dict[str, dict[str, float]]:
+    return {f["spec"]["defense"]: f["band"] for f in baseline["families"]}
+
+
+def test_bands_follow_the_documented_formula():
+    baseline = build_baseline(runs(), Path("m.toml"), "text", ["m"])
+    pooled = math.sqrt((0.02**2 + 0.0**2) / 2)
+    assert baseline["pooled_spread"]["ndcg@10"] == pytest.approx(pooled)
+    assert bands(baseline)["median"]["ndcg@10"] == pytest.approx(0.02)  # z = 1 own spread
+    assert bands(baseline)["krum"]["ndcg@10"] == pytest.approx(pooled / 2)  # c = 1/2 pooled
+    # AUC is 0.75 everywhere: no spread, so the relative floor 1e-4 * max(1, 0.75)
+    assert bands(baseline)["krum"]["auc"] == pytest.approx(1e-4)
+    assert baseline["families"][0]["cells"]["1"] == {
+        "status": "done",
+        "metrics": {"ndcg@10": pytest.approx(0.3), "hr@10": 0.5, "auc": 0.75},
+    }
+
+
+def test_an_identical_rerun_passes_and_counts_as_identical():
+    baseline = json.loads(json.dumps(build_baseline(runs(), Path("m.toml"), "t", ["m"])))
+    comparison = compare(baseline, runs())
+    assert comparison.passed and comparison.cells == comparison.identical == 6
+
+
+def test_a_metric_outside_its_band_is_a_row_with_both_values_and_the_band():
+    baseline = build_baseline(runs(), Path("m.toml"), "t", ["m"])
+    rerun = runs()
+    rerun[1] = record("median", 1, 0.22 + 0.019)  # within s = 0.02
+    rerun[4] = record("krum", 1, 0.3 - 0.008)  # beyond half the pooled 0.0141
+    comparison = compare(baseline, rerun)
+    assert (comparison.identical, comparison.within, comparison.outside) == (4, 1, 1)
+    (row,) = comparison.deviations
+    assert row.cell == "none | krum | fedavg | f=0 | seed 1"
+    assert (row.metric, row.baseline, row.now, row.band) == ("ndcg@10", "0.3", "0.292", "±0.00707")
+
+
+def test_status_changes_and_missing_or_new_cells_are_rows():
+    baseline = build_baseline(runs(), Path("m.toml"), "t", ["m"])
+    rerun = runs()
+    rerun[0] = record("median", 0, None)
+    del rerun[5]
+    rerun.append(record("median", 3, 0.2))
+    rows = {(d.cell, d.metric): (d.baseline, d.now) for d in compare(baseline, rerun).deviations}
+    assert rows == {
+        ("none | median | fedavg | f=0 | seed 0", "status"): (
+            "done",
+            "failed (RuntimeError: broken)",
+        ),
+        ("none | krum | fedavg | f=0 | seed 2", "cell"): ("done", "not run"),
+        ("none | median | fedavg | f=0 | seed 3", "cell"): ("absent", "new"),
+    }
+
+
+def test_a_metric_that_appears_or_vanishes_is_a_row():
+    targeted = [record("krum", s, 0.3, er=0.1 * s, attack="model_replacement") for s in range(3)]
+    baseline = build_baseline(targeted, Path("m.toml"), "t", ["m"])
+    rerun = [*targeted[:2], replace(targeted[2], result={"final": {"ndcg@10": 0.3}})]
+    rows = [(d.metric, d.baseline, d.now) for d in compare(baseline, rerun).deviations]
+    assert ("er@10", "0.2", "-") in rows
+
+
+def test_a_run_with_failed_cells_cannot_become_a_baseline():
+    with pytest.raises(Exception, match=r"1 cell\(s\) failed, so this run cannot be a baseline"):
+        build_baseline([*runs(), record("bulyan", 0, None)], Path("m.toml"), "t", ["m"])
+
+
+@pytest.fixture()
+def gate(tmp_path):
+    """A tiny matrix with a defense whose scale is read from a file, and a check command."""
+    scale = tmp_path / "scale.txt"
+    scale.write_text("1.0")
+    matrix = tmp_path / "gate.toml"
+    defense = f"{DRIFTING}:ScaledMean(path={str(scale)!r})"
+    matrix.write_text(
+        "rounds = 3\nshoppers = 60\nitems = 300\ndim = 8\nclients_per_round = 10\n"
+        "local_epochs = 1\nseed = [0, 1, 2]\nmalicious_fraction = 0.2\n"
+        f'attack = ["none", "model_replacement"]\ndefense = ["fedavg", {json.dumps(defense)}]\n'
+    )
+    baseline = tmp_path / "baseline.json"
+    command = ["check", "--baseline", str(baseline), "--scenario", str(matrix), "--workers", "2"]
+    return scale, baseline, [*command, "--quiet"]
+
+
+def test_the_gate_passes_a_rerun_and_fails_a_changed_defense(gate, capsys):
+    scale, baseline, command = gate
+    assert main([*command, "--update-baseline"]) == 0
+    written = json.loads(baseline.read_text())
+    assert written["cells"] == 12 and len(written["families"]) == 4
+    assert main(command) == 0
+    assert "check passed: 12 cells: 12 identical to the baseline" in capsys.readouterr().out
+
+    scale.write_text("-3.0")  # same spec, different behaviour
+    assert main(command) == 1
+    out = capsys.readouterr().out
+    assert "Regressions against" in out and "ScaledMean" in out and "ndcg@10" in out
+    assert "check failed: 12 cells: 6 identical to the baseline" in out
+    assert "rerun with --update-baseline" in out
+
+
+def test_the_gate_needs_a_baseline(tmp_path, capsys):
+    assert main(["check", "--baseline", str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"fedarena: error: --baseline: {tmp_path / 'none.json'} does not exist; create it with "
+        "--update-baseline\n"
+    )
