@@ -79,6 +79,15 @@ def test_flower_and_in_process_engines_give_the_same_run(attack):
     assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0
 
 
+def test_dp_sgd_noise_is_the_same_in_both_engines():
+    """DP noise is seeded per (seed, round, client), not per trainer or process."""
+    scenario = replace(SMALL, defense="dp_sgd(noise_multiplier=1.0, max_grad_norm=1.0)")
+    flower, _ = _flower(scenario)
+    in_process = run_scenario(scenario)
+    _assert_same_run(flower, in_process)
+    assert flower["final"]["epsilon"] == in_process["final"]["epsilon"]
+
+
 def test_strategy_local_options_and_server_step_reach_the_clients():
     scenario = replace(SMALL, strategy="flower_fakes:ProxHalfStep")
     flower, grid = _flower(scenario)
