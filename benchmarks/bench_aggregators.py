@@ -18,13 +18,9 @@ between that file's speed markers. Not part of the default ``pytest`` run
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import os
 import platform
-import sys
 import time
-import types
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +30,7 @@ import torch
 from flwr.server.strategy import aggregate as flower
 
 from fedarena.defenses import RoundContext, create_defense
+from fedarena.oracles import import_byzfl
 
 torch.set_num_threads(1)
 
@@ -60,32 +57,7 @@ DOC_VARIABLE = "FEDARENA_SPEED_DOC"  # a Markdown file whose speed table to rewr
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
-class _StandIn(types.ModuleType):
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: None
-
-
-def _import_byzfl():
-    """byzfl imports torchvision and seaborn for code the aggregators never use."""
-    if importlib.util.find_spec("byzfl") is None:
-        return None
-    names = ("torchvision", "torchvision.datasets", "torchvision.transforms", "seaborn")
-    added = [n for n in names if importlib.util.find_spec(n.split(".")[0]) is None]
-    for name in added:
-        sys.modules[name] = _StandIn(name)
-    if "torchvision" in added:
-        for child in ("datasets", "transforms"):
-            setattr(sys.modules["torchvision"], child, sys.modules[f"torchvision.{child}"])
-    try:
-        return importlib.import_module("byzfl")
-    finally:
-        for name in added:
-            sys.modules.pop(name, None)
-
-
-BYZFL = _import_byzfl()
+BYZFL = import_byzfl()
 
 
 def _inputs(n: int, d: int):

@@ -1,44 +1,16 @@
-"""The byzfl fixture for the cross-checks.
-
-byzfl imports torchvision (and seaborn) at import time for its benchmark code,
-which the aggregators never use; installing torchvision would replace torch
-here, so byzfl is installed with ``--no-deps`` and imported behind stand-ins.
-"""
+"""The byzfl fixture for the cross-checks (see ``fedarena.oracles``)."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import types
-
 import pytest
 
-STAND_INS = ("torchvision", "torchvision.datasets", "torchvision.transforms", "seaborn")
-
-
-class _StandIn(types.ModuleType):
-    """A module whose attributes are do-nothing callables (``transforms.Compose(...)``)."""
-
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: None
+from fedarena.oracles import import_byzfl
 
 
 @pytest.fixture(scope="session")
 def byzfl():
     """The byzfl package, or a skip saying how to install it."""
-    if importlib.util.find_spec("byzfl") is None:
+    module = import_byzfl()
+    if module is None:
         pytest.skip("byzfl is not installed (test-only: pip install --no-deps byzfl)")
-    added = [n for n in STAND_INS if importlib.util.find_spec(n.split(".")[0]) is None]
-    for name in added:
-        sys.modules[name] = _StandIn(name)
-    if "torchvision" in added:
-        for child in ("datasets", "transforms"):
-            setattr(sys.modules["torchvision"], child, sys.modules[f"torchvision.{child}"])
-    try:
-        return importlib.import_module("byzfl")
-    finally:
-        for name in added:
-            sys.modules.pop(name, None)
+    return module
