@@ -44,7 +44,7 @@ chromium:
 		apt-get install -y -qq chromium >/dev/null) || echo "chromium unavailable: the browser test will skip"
 
 smoke: $(STAMP)
-	$(BIN)/fedarena matrix scenarios/smoke.toml --workers 2 --out results/smoke
+	$(BIN)/fedarena matrix --scenario scenarios/smoke.toml --workers 2 --out results/smoke
 
 # The regression gate (docs/ci.md): reruns the smoke matrix (about 35 s on 2 cores) and compares
 # every cell with leaderboard/baseline.json. CHECK_FLAGS adds flags: --update-baseline, --out DIR.
@@ -54,7 +54,7 @@ check: $(STAMP)
 
 # Regenerates the published leaderboard (about 15-20 min on 2 cores).
 leaderboard: $(STAMP)
-	$(BIN)/fedarena matrix scenarios/standard.toml --grid card --workers 2 --out results/standard
+	$(BIN)/fedarena matrix --scenario scenarios/standard.toml --grid card --workers 2 --out results/standard
 	$(BIN)/fedarena leaderboard results/standard --out leaderboard --doc docs/matrix.md
 
 clean:

@@ -23,8 +23,8 @@ import itertools
 import pytest
 import torch
 
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.world import build_world
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import build_world
 
 torch.set_num_threads(1)
 

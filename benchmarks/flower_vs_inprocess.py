@@ -24,8 +24,8 @@ import torch
 
 from fedarena.flower.simulation import run_flower
 from fedarena.metrics import METRIC_KEYS
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 START, END = "<!-- flower-bench:start -->", "<!-- flower-bench:end -->"
 

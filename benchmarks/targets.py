@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from fedarena.data.shoppers import PopulationConfig, simulate_population
-from fedarena.engine.local import build_batches, training_examples
-from fedarena.engine.sequential import SequentialTrainer
-from fedarena.engine.vectorised import VectorisedTrainer
 from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.world import load_catalog
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import load_catalog
+from fedarena.training.local import build_batches, training_examples
+from fedarena.training.sequential import SequentialTrainer
+from fedarena.training.vectorised import VectorisedTrainer
 
 START, END = "<!-- targets:start -->", "<!-- targets:end -->"
 

@@ -27,8 +27,8 @@ import torch
 
 from fedarena.attacks import ATTACKS
 from fedarena.registry import accepted_options
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 EVIDENCE = ("<!-- attack-evidence:start -->", "<!-- attack-evidence:end -->")
 CATALOGUE = ("<!-- attack-catalogue:start -->", "<!-- attack-catalogue:end -->")

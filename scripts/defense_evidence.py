@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 START, END = "<!-- evidence:start -->", "<!-- evidence:end -->"
 CLIP = "norm_clip(max_norm=5.0)"

@@ -41,9 +41,9 @@ def perturbed_final(spec: dict[str, Any], scale: float) -> dict[str, Any]:
     """The cell's final metrics with its initial model multiplied by 1 + scale * N(0, 1)."""
     import torch
 
-    from fedarena.scenarios.result import Clock, run_document
-    from fedarena.scenarios.spec import Scenario
-    from fedarena.scenarios.world import build_world
+    from fedarena.scenario.result import Clock, run_document
+    from fedarena.scenario.spec import Scenario
+    from fedarena.scenario.world import build_world
 
     scenario = Scenario.from_dict(spec)
     world = build_world(scenario)

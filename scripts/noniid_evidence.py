@@ -44,8 +44,8 @@ def _init_worker() -> None:
 
 
 def _run(job: tuple[float, str, str, int, int, bool]) -> dict[str, Any]:
-    from fedarena.scenarios.run import run_scenario
-    from fedarena.scenarios.spec import Scenario
+    from fedarena.scenario.run import run_scenario
+    from fedarena.scenario.spec import Scenario
 
     alpha, clients, strategy, seed, rounds, baselines = job
     scenario = Scenario(

@@ -96,12 +96,12 @@ def test_output_under_a_file_is_refused_before_running(tmp_path, capsys):
 
 
 def test_a_failed_write_keeps_the_result(tmp_path, capsys, monkeypatch):
-    import fedarena.cli as cli
+    import fedarena.io
 
-    def refuse(path, document):
+    def refuse(path, document, **options):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli, "write_json_atomic", refuse)
+    monkeypatch.setattr(fedarena.io, "write_json_atomic", refuse)
     assert main(["run", *SMALL, "--no-baselines", "--out", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err
     saved = err.rsplit("saved in ", 1)[1].strip()

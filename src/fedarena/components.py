@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from fedarena.registry import Registry, accepted_options
+from fedarena.defenses.chain import DefenseSpec
+from fedarena.errors import SpecError
+from fedarena.registry import ComponentSpec, Registry, accepted_options
 
 
 def registries() -> dict[str, Registry[Any]]:
@@ -79,3 +81,20 @@ def components(kinds: list[str] | None = None) -> list[Component]:
                 why = broken.get(ep.name, why).removeprefix(f"entry point {ep.value} ")
                 found.append(Component(kind, ep.name, (), f"{_distribution(ep)}: {why}", False))
     return found
+
+
+def parse_spec(kind: str, text: str | ComponentSpec | DefenseSpec) -> ComponentSpec | DefenseSpec:
+    """A component spec of ``kind`` parsed (a defense may be a chain); ``SpecError`` if bad."""
+    return DefenseSpec.parse(text) if kind == "defense" else ComponentSpec.parse(text)
+
+
+def spec_problem(kind: str, text: str | ComponentSpec | DefenseSpec) -> str | None:
+    """Why the registry of ``kind`` would reject this spec by syntax, name or option, else
+    None; plugins (``module:Class``, ``file.py:Class``) are not imported here."""
+    try:
+        spec = parse_spec(kind, text)
+    except SpecError as err:
+        return str(err)
+    links = spec.links if isinstance(spec, DefenseSpec) else (spec,)
+    registry = registries()[kind]
+    return next((why for link in links if (why := registry.problem(link))), None)

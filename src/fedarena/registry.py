@@ -33,16 +33,44 @@ _SPEC = re.compile(r"^\s*(?P<name>[^\s(]+)\s*(?:\((?P<args>.*)\))?\s*$", re.DOTA
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """A parsed ``name(key=value, ...)``."""
+    """A parsed ``name(key=value, ...)``: what a scenario names, parsed once where it is set.
+
+    ``str`` gives its one canonical text (options sorted, values as Python
+    literals), which is what results store and cell keys hash.
+
+    >>> ComponentSpec.parse("trimmed_mean( beta = 0.1 )")
+    ComponentSpec('trimmed_mean(beta=0.1)')
+    """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | ComponentSpec) -> ComponentSpec:
+        """``text`` parsed (a spec is returned as it is); ``SpecError`` naming what is wrong."""
+        return text if isinstance(text, ComponentSpec) else parse_component(text)
 
     def __str__(self) -> str:
         if not self.options:
             return self.name
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.options.items()))
         return f"{self.name}({args})"
+
+    def __repr__(self) -> str:
+        return f"ComponentSpec({str(self)!r})"
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def with_options(self, **options: Any) -> ComponentSpec:
+        """The same component with ``options`` set (``--attack-opt`` and friends)."""
+        return ComponentSpec(self.name, {**self.options, **options})
+
+    @property
+    def plugin_file(self) -> str | None:
+        """The file a ``path/to/file.py:Class`` spec imports, else None."""
+        target = self.name.rpartition(":")[0]
+        return target if target.endswith(".py") else None
 
 
 def _literal(node: ast.expr, text: str) -> Any:
@@ -72,35 +100,6 @@ def parse_component(text: str) -> ComponentSpec:
     if call.args:
         raise SpecError(f"{text!r}: options must be named, as in {name}(key=value)")
     return ComponentSpec(name, {kw.arg: _literal(kw.value, text) for kw in call.keywords if kw.arg})
-
-
-_OPENING, _CLOSING, _QUOTES = "([{", ")]}", "'\""
-
-
-def split_chain(spec: str) -> list[str]:
-    """The links of ``a(x=1) > b``: split at each ``>`` outside brackets and quotes."""
-    links, current, depth, quote = [], [], 0, ""
-    for char in spec:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in _QUOTES:
-            quote = char
-        elif char in _OPENING:
-            depth += 1
-        elif char in _CLOSING:
-            depth -= 1
-        elif char == ">" and depth == 0:
-            links.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    links.append("".join(current).strip())
-    if not all(links):
-        raise SpecError(
-            f"defense {spec!r}: empty link; separate links by '>', "
-            "as in norm_clip(max_norm=1) > trimmed_mean(beta=0.1)"
-        )
-    return links
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -213,22 +212,45 @@ class Registry(Generic[T]):
             )
         return self._factories[name]
 
+    def problem(self, spec: ComponentSpec) -> str | None:
+        """Why ``create`` would reject ``spec`` by its name or options, else None.
+
+        Only registered names are looked up: ``module:Class`` and
+        ``file.py:Class`` plugins are imported where they run, never here.
+        """
+        if ":" in spec.name:
+            return None
+        self._load()
+        if spec.name in self._broken:
+            return f"{self.kind} {spec.name!r}: {self._broken[spec.name]}"
+        if spec.name not in self._factories:
+            return (
+                f"unknown {self.kind} {spec.name!r}; known: {', '.join(self.names())} "
+                "(or give module:Class / path/file.py:Class)"
+            )
+        return self._option_problem(spec, self._factories[spec.name])
+
+    def _option_problem(self, spec: ComponentSpec, factory: Callable[..., T]) -> str | None:
+        params = accepted_options(factory)
+        unknown = sorted(set(spec.options) - set(params))
+        if not unknown:
+            return None
+        return (
+            f"{self.kind} {spec.name!r} takes no option {', '.join(unknown)}; "
+            f"its options: {', '.join(params) or 'none'}"
+        )
+
     def create(self, spec: str | ComponentSpec, **context: Any) -> T:
         """Instantiate from a spec; unknown options raise ``SpecError`` listing the valid ones.
 
         ``context`` holds scenario values (such as ``n_malicious``) that a
         factory receives only when its signature names them.
         """
-        spec = parse_component(spec) if isinstance(spec, str) else spec
+        spec = ComponentSpec.parse(spec)
         factory = self.factory(spec.name)
-        params = accepted_options(factory)
-        unknown = sorted(set(spec.options) - set(params))
-        if unknown:
-            allowed = ", ".join(params) or "none"
-            raise SpecError(
-                f"{self.kind} {spec.name!r} takes no option {', '.join(unknown)}; "
-                f"its options: {allowed}"
-            )
+        problem = self._option_problem(spec, factory)
+        if problem is not None:
+            raise SpecError(problem)
         signature = inspect.signature(factory)
         extra = {k: v for k, v in context.items() if k in signature.parameters}
         try:

@@ -9,8 +9,8 @@ import pytest
 
 from fedarena.attacks import ATTACKS
 from fedarena.attacks.base import GOALS, KNOWLEDGE, WHERE
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 ATTACK_NAMES = [name for name in ATTACKS.names() if name != "none"]
 

@@ -9,8 +9,8 @@ import torch
 
 from fedarena.attacks.garbage import MESSAGES, Garbage
 from fedarena.engine.guard import screen
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 
 @pytest.mark.parametrize("kind", list(MESSAGES))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
+import numpy as np
 import pytest
 import torch
 from defense_helpers import context
 from opacus.accountants import RDPAccountant
 
-from fedarena.defenses import create_defense
+from fedarena.defenses import AccountingSetting, create_defense
 from fedarena.defenses.central_dp import CentralDP
 from fedarena.defenses.privacy import ORDERS
 
@@ -33,11 +32,13 @@ def test_same_seed_same_noise():
 
 
 def test_epsilon_is_shopper_level_over_rounds():
-    federation = SimpleNamespace(clients_per_round=50, population=[None] * 500, history=[None] * 30)
-    dp = create_defense("central_dp(noise_multiplier=1.2, delta=1e-4)")
+    setting = AccountingSetting(population=[None] * 500, local=None, clients_per_round=50)
+    accountant = create_defense("central_dp(noise_multiplier=1.2, delta=1e-4)").accountant(setting)
+    for _ in range(30):
+        accountant.step(np.arange(50))
     reference = RDPAccountant()
     reference.history = [(1.2, 0.1, 30)]
-    privacy = dp.privacy(federation)
+    privacy = accountant.spent()
     assert privacy == {"epsilon": pytest.approx(reference.get_epsilon(1e-4, ORDERS)), "delta": 1e-4}
     assert 0 < privacy["epsilon"] < float("inf")
 

@@ -9,7 +9,14 @@ import pytest
 import torch
 from defense_helpers import context, random_updates
 
-from fedarena.defenses import Chain, create_defense, split_chain
+from fedarena.defenses import (
+    Chain,
+    ClientSide,
+    PrivacyAccounting,
+    UsesRootSet,
+    create_defense,
+    split_chain,
+)
 from fedarena.defenses.bucketing import Bucketing
 from fedarena.defenses.nnm import NearestNeighbourMixing
 from fedarena.errors import SpecError
@@ -76,9 +83,10 @@ def test_non_finite_rows_dropped_by_a_preaggregator_are_flagged():
 def test_the_chain_exposes_its_links_optional_parts():
     chain = create_defense("dp_sgd(noise_multiplier=1.0) > norm_clip > fltrust(root_shoppers=7)")
     assert chain.root_shoppers == 7
-    assert callable(chain.client_trainer) and callable(chain.privacy)
+    assert isinstance(chain, ClientSide) and isinstance(chain, PrivacyAccounting)
+    assert isinstance(chain, UsesRootSet)
     plain = create_defense("norm_clip > krum")
-    assert not hasattr(plain, "client_trainer") and not hasattr(plain, "root_shoppers")
+    assert not isinstance(plain, ClientSide | PrivacyAccounting | UsesRootSet)
 
 
 def test_later_links_see_row_ids_and_f_less_the_dropped():

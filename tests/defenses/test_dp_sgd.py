@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,12 +14,12 @@ from opacus.optimizers import DPOptimizer
 from torch import nn
 from torch.func import functional_call
 
-from fedarena.defenses import create_defense
+from fedarena.defenses import AccountingSetting, create_defense
 from fedarena.defenses.dp_sgd import local_steps
-from fedarena.defenses.dp_training import DpSgdTrainer, PerExampleClipping
 from fedarena.defenses.privacy import ORDERS
-from fedarena.engine.local import LocalBatches, LocalTraining, build_batches
-from fedarena.engine.vectorised import VectorisedTrainer
+from fedarena.training.dp_sgd import DpSgdTrainer, PerExampleClipping
+from fedarena.training.local import LocalBatches, LocalTraining, build_batches
+from fedarena.training.vectorised import VectorisedTrainer
 
 
 class OneShopper(nn.Module):
@@ -168,35 +167,51 @@ def test_noise_depends_only_on_the_client_seed(model):
     torch.testing.assert_close(a.shared, b.shared.flip(0))
 
 
+class Logs:
+    """The part of a Population an accountant reads: the shoppers' training logs."""
+
+    def __init__(self, logs: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        self.logs = logs
+
+    def __len__(self) -> int:
+        return len(self.logs)
+
+    def train_log(self, shopper: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.logs[shopper]
+
+
 def test_privacy_per_shopper_from_the_rdp_accountant():
     # Shopper 0: 2 purchases + 1 browsed item + 4 negatives per purchase = 11 examples;
     # b = 4, E = 2: 2 ceil(11 / 4) = 6 steps per round, an example at most once per batch.
     logs = {0: (np.arange(3), np.array([1.0, 1.0, 0.0])), 1: (np.arange(1), np.array([1.0]))}
-    federation = SimpleNamespace(
-        population=SimpleNamespace(train_log=lambda s: logs[s]),
-        participation=np.array([3, 0]),
+    setting = AccountingSetting(
+        population=Logs(logs),
         local=LocalTraining(epochs=2, batch_size=4, negatives_per_positive=4),
+        clients_per_round=1,
     )
-    dp = create_defense("dp_sgd(noise_multiplier=1.5, delta=1e-4)")
+    accountant = create_defense("dp_sgd(noise_multiplier=1.5, delta=1e-4)").accountant(setting)
+    for _ in range(3):
+        accountant.step(np.array([0]))
     reference = RDPAccountant()
     reference.history = [(1.5, 4 / 11, 6 * 3)]
-    privacy = dp.privacy(federation)
+    privacy = accountant.spent()
     assert privacy["epsilon"] == pytest.approx(reference.get_epsilon(delta=1e-4, alphas=ORDERS))
     assert privacy["delta"] == 1e-4
-    federation.participation = np.array([3, 5])
-    assert dp.privacy(federation)["epsilon"] > privacy["epsilon"]
+    for _ in range(5):
+        accountant.step(np.array([1]))
+    assert accountant.spent()["epsilon"] > privacy["epsilon"]
 
 
 def test_more_noise_spends_less_privacy():
     logs = {0: (np.arange(30), np.ones(30))}
-    federation = SimpleNamespace(
-        population=SimpleNamespace(train_log=lambda s: logs[s]),
-        participation=np.array([4]),
-        local=LocalTraining(epochs=1, batch_size=16),
+    setting = AccountingSetting(
+        population=Logs(logs), local=LocalTraining(epochs=1, batch_size=16), clients_per_round=1
     )
-    epsilons = [
-        create_defense(f"dp_sgd(noise_multiplier={z})").privacy(federation)["epsilon"]
-        for z in (0.7, 1.0, 2.0)
-    ]
+    epsilons = []
+    for z in (0.7, 1.0, 2.0):
+        accountant = create_defense(f"dp_sgd(noise_multiplier={z})").accountant(setting)
+        for _ in range(4):
+            accountant.step(np.array([0]))
+        epsilons.append(accountant.spent()["epsilon"])
     assert epsilons[0] > epsilons[1] > epsilons[2] > 0
     assert all(math.isfinite(e) for e in epsilons)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 TINY = dict(
     rounds=2,

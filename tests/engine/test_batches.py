@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedarena.engine.local import LocalTraining, build_batches, training_examples
 from fedarena.errors import FedarenaError
+from fedarena.training.local import LocalTraining, build_batches, training_examples
 
 
 def test_examples_hold_log_plus_uniform_negatives(population, rng):

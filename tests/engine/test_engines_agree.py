@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fedarena.engine.local import LocalTraining, build_batches, training_examples
-from fedarena.engine.sequential import SequentialTrainer
-from fedarena.engine.vectorised import VectorisedTrainer
+from fedarena.training.local import LocalTraining, build_batches, training_examples
+from fedarena.training.sequential import SequentialTrainer
+from fedarena.training.vectorised import VectorisedTrainer
 
 
 def _round_batches(population, n_items, config, clients):

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from fedarena.engine.evaluation import EvalConfig, Evaluator, fit_users
-from fedarena.engine.local import LocalTraining
+from fedarena.training.local import LocalTraining
 
 
 def test_newton_fit_is_the_optimum(model, population):

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from fedarena.attacks import Attack, AttackContext
-from fedarena.engine.local import LocalTraining
 from fedarena.strategies.base import sample_uniform
+from fedarena.training.local import LocalTraining
 
 
 class Recording(Attack):

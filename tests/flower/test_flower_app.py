@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from flwr.serverapp import ServerApp
 from fedarena.errors import SpecError
 from fedarena.flower import client_app, server_app
 from fedarena.flower.server_app import AppConfig
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.spec import Scenario
 
 APP = Path(__file__).parents[2] / "flower-app"
 
@@ -40,7 +39,7 @@ def test_components_are_the_fedarena_apps(config):
 
 def test_run_config_lists_every_scenario_field_with_its_default(config):
     run_config = config["tool"]["flwr"]["app"]["config"]
-    defaults = {f.name: f.default for f in fields(Scenario)}
+    defaults = Scenario().to_dict()
     assert {k: v for k, v in run_config.items() if k not in ("out", "verbose")} == defaults
     assert AppConfig.from_run_config(run_config) == AppConfig(Scenario(), "", False)
 

@@ -30,8 +30,8 @@ from flower_processes import (
 )
 
 from fedarena.metrics import METRIC_KEYS
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 APP = Path(__file__).parents[2] / "flower-app"
 SCENARIO = Scenario(

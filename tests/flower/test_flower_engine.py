@@ -33,9 +33,9 @@ from fedarena.flower.messages import (
 from fedarena.flower.server_app import serve
 from fedarena.flower.strategy import _summary
 from fedarena.metrics import METRIC_KEYS
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.world import build_world
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import build_world
 
 SMALL = Scenario(
     seed=3,
@@ -138,6 +138,7 @@ def test_private_embeddings_persist_on_the_nodes_and_never_travel():
         n_malicious_assumed=0,
         server_lr=1.0,
         seed=scenario.seed,
+        compressor=world.compressor,
     )
     reference.run(scenario.rounds, eval_every=scenario.rounds)
     trained_twice = np.flatnonzero(reference.participation >= 2)

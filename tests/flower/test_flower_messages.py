@@ -10,7 +10,6 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from fedarena.engine import guard
-from fedarena.engine.local import LocalTraining
 from fedarena.flower.messages import (
     METRICS,
     UPDATE,
@@ -23,7 +22,8 @@ from fedarena.flower.messages import (
     reported_loss,
     reported_weight,
 )
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.spec import Scenario
+from fedarena.training.local import LocalTraining
 
 D = 12
 

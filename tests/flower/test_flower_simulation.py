@@ -1,4 +1,4 @@
-"""``run_flower``: a scenario through Flower's simulation runtime (Ray) equals the in-process run.
+"""The engine ``flower``: a scenario through Flower's simulation runtime (Ray) equals in-process.
 
 Slow: Ray's start costs 10-15 s. Ray's and Flower's files go to a temporary folder.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fedarena.metrics import METRIC_KEYS
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import ENGINES, Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +48,8 @@ def flower_files(tmp_path, monkeypatch):
 
 
 def test_flower_simulation_equals_the_in_process_engine_and_stays_quiet(flower_files, capfd):
-    from fedarena.flower.simulation import run_flower
-
     rounds = []
-    flower = run_flower(SCENARIO, on_round=rounds.append)
+    flower = run_scenario(replace(SCENARIO, engine="flower"), on_round=rounds.append)
     out, err = capfd.readouterr()
     in_process = run_scenario(SCENARIO)
     for key in METRIC_KEYS:
@@ -65,13 +63,12 @@ def test_flower_simulation_equals_the_in_process_engine_and_stays_quiet(flower_f
 
 def test_a_bad_scenario_fails_before_ray_starts(flower_files):
     from fedarena.errors import SpecError
-    from fedarena.flower.simulation import run_flower
+    from fedarena.flower.simulation import simulate
 
     with pytest.raises(SpecError, match="unknown attack 'nope'"):
-        run_flower(replace(SCENARIO, attack="nope"))
+        simulate(replace(SCENARIO, attack="nope"))
 
 
-@pytest.mark.skipif("flower" not in ENGINES, reason="fedarena run --engine flower is not wired yet")
 def test_fedarena_run_engine_flower_writes_the_in_process_result(flower_files, tmp_path):
     from fedarena.cli import main
 

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from fedarena.scenarios.cell import Cell
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import CellRecord, ResultStore
+from fedarena.matrix.cell import Cell
+from fedarena.matrix.store import CellRecord, ResultStore
+from fedarena.scenario.spec import Scenario
 
 GOALS = {"none": "none", "promote": "targeted", "scramble": "untargeted"}
 

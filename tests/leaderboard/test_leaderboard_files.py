@@ -10,8 +10,8 @@ import pytest
 from fedarena.errors import FedarenaError
 from fedarena.leaderboard import METHOD, build_leaderboard
 from fedarena.leaderboard.build import RUNS_END, RUNS_START
-from fedarena.scenarios.export import cells_json
-from fedarena.scenarios.store import ResultStore
+from fedarena.matrix.export import cells_json
+from fedarena.matrix.store import ResultStore
 
 
 def test_every_rendering_is_written(store_folder, tmp_path):

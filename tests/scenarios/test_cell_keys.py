@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fedarena.scenarios.cell import Cell, canonical_component
-from fedarena.scenarios.spec import Scenario
+from fedarena.defenses import DefenseSpec
+from fedarena.matrix.cell import Cell, is_reference, with_twins
+from fedarena.scenario.spec import Scenario
 
 
 def test_spellings_of_one_spec_share_a_key():
     a = Cell.of(Scenario(defense="trimmed_mean( beta = 0.1 )", malicious_fraction=0))
     b = Cell.of(Scenario(defense="trimmed_mean(beta=0.1)", malicious_fraction=0.0))
     assert a.key == b.key
-    assert a.scenario.defense == "trimmed_mean(beta=0.1)"
+    assert str(a.scenario.defense) == "trimmed_mean(beta=0.1)"
     assert isinstance(a.scenario.malicious_fraction, float)
 
 
@@ -37,4 +38,21 @@ def test_editing_a_plugin_file_changes_the_key(tmp_path):
 
 
 def test_chains_split_on_top_level_arrows_only():
-    assert canonical_component("bucketing( s=2 ) >krum") == "bucketing(s=2) > krum"
+    assert str(DefenseSpec.parse("bucketing( s=2 ) >krum")) == "bucketing(s=2) > krum"
+
+
+def test_a_cell_names_the_keys_of_its_clean_twin_and_its_reference():
+    cell, clean, reference = with_twins(
+        Scenario(attack="label_flip", defense="krum", malicious_fraction=0.1), False
+    )
+    assert (cell.clean, cell.reference) == (clean.key, reference.key)
+    assert (clean.clean, clean.reference) == (clean.key, reference.key)
+    assert reference.clean == reference.reference == reference.key
+    assert [is_reference(c.scenario) for c in (cell, clean, reference)] == [False, False, True]
+    # Only the reference computes the baselines, once per population.
+    assert [c.scenario.baselines for c in (cell, clean, reference)] == [False, False, True]
+
+
+def test_a_reference_is_its_own_twin():
+    assert len(with_twins(Scenario(), False)) == 1
+    assert len(with_twins(Scenario(defense="krum"), False)) == 2

@@ -13,16 +13,25 @@ from pathlib import Path
 
 import numpy as np
 
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import STORE_NAME, ResultStore, finite
+from fedarena.matrix.store import STORE_NAME, ResultStore, finite
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 
 KILLS = 3
 STARTUP_LIMIT_S = 60.0
 
 
 def _start(path: Path, out: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "fedarena.cli", "matrix", str(path), "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "fedarena.cli",
+        "matrix",
+        "--scenario",
+        str(path),
+        "--workers",
+        "2",
+    ]
     return subprocess.Popen(
         [*command, "--out", str(out), "--quiet"],
         start_new_session=True,  # its own process group: the whole matrix, workers included

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from fedarena.cli import main
-from fedarena.scenarios.store import ResultStore
+from fedarena.matrix.store import ResultStore
 
 
 def _error(capsys) -> str:
@@ -28,7 +28,19 @@ def _error(capsys) -> str:
     ],
 )
 def test_bad_files_are_one_line_and_exit_2(write_matrix, tmp_path, capsys, body, message):
-    assert main(["matrix", str(write_matrix(body)), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "matrix",
+                "--scenario",
+                str(write_matrix(body)),
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert re.search(message, _error(capsys))
     assert not (tmp_path / "o").exists()
 
@@ -44,19 +56,32 @@ def test_bad_files_are_one_line_and_exit_2(write_matrix, tmp_path, capsys, body,
 )
 def test_bad_flags_are_one_line_and_exit_2(write_matrix, tmp_path, capsys, args, message):
     path = write_matrix("")
-    assert main(["matrix", str(path), "--out", str(tmp_path / "o"), "--quiet", *args]) == 2
+    assert (
+        main(["matrix", "--scenario", str(path), "--out", str(tmp_path / "o"), "--quiet", *args])
+        == 2
+    )
     assert message in _error(capsys)
 
 
 def test_missing_file_and_unusable_output(write_matrix, tmp_path, capsys, monkeypatch):
-    assert main(["matrix", str(tmp_path / "absent.toml")]) == 2
+    assert main(["matrix", "--scenario", str(tmp_path / "absent.toml")]) == 2
     assert "absent.toml: no such scenario file" in _error(capsys)
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["matrix", str(write_matrix("")), "--out", str(blocker / "o"), "--quiet"]) == 2
+    assert (
+        main(
+            ["matrix", "--scenario", str(write_matrix("")), "--out", str(blocker / "o"), "--quiet"]
+        )
+        == 2
+    )
     assert "is a file, not a folder" in _error(capsys)
     monkeypatch.setattr("os.access", lambda path, mode: False)
-    assert main(["matrix", str(write_matrix("")), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert (
+        main(
+            ["matrix", "--scenario", str(write_matrix("")), "--out", str(tmp_path / "o"), "--quiet"]
+        )
+        == 2
+    )
     assert f"folder {tmp_path} is not writable" in _error(capsys)
 
 
@@ -68,7 +93,10 @@ def test_matrix_then_leaderboard_end_to_end(write_matrix, plugin, tmp_path, caps
         f"attack = {json.dumps(attacks)}\ndefense = {json.dumps(defenses)}\n"
     )
     out = tmp_path / "out"
-    assert main(["matrix", str(path), "--out", str(out), "--workers", "2", "--quiet"]) == 1
+    assert (
+        main(["matrix", "--scenario", str(path), "--out", str(out), "--workers", "2", "--quiet"])
+        == 1
+    )
     with ResultStore.in_folder(out) as store:
         records = store.records()
     assert len(records) == 18
@@ -78,7 +106,18 @@ def test_matrix_then_leaderboard_end_to_end(write_matrix, plugin, tmp_path, caps
 
     # a later bad run into the same folder loses nothing
     capsys.readouterr()
-    assert main(["matrix", str(write_matrix('seed = "x"\n', "bad.toml")), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "matrix",
+                "--scenario",
+                str(write_matrix('seed = "x"\n', "bad.toml")),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     with ResultStore.in_folder(out) as store:
         assert [r.as_dict() for r in store.records()] == [r.as_dict() for r in records]
 

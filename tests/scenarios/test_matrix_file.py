@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedarena.errors import FedarenaError, SpecError
-from fedarena.scenarios.matrix import load_matrix
+from fedarena.matrix.file import load_matrix
 
 
 def test_cross_product_of_the_lists(write_matrix):
@@ -25,7 +25,7 @@ def test_every_cell_gets_its_clean_twin_and_reference(write_matrix):
         'attack = "label_flip"\ndefense = "trimmed_mean"\nmalicious_fraction = 0.2\n'
     )
     cells = load_matrix(path).cells()
-    pairs = [(c.scenario.attack, c.scenario.defense) for c in cells]
+    pairs = [(str(c.scenario.attack), str(c.scenario.defense)) for c in cells]
     # references first, then the matrix's own cell and its clean twin
     assert pairs == [("none", "fedavg"), ("label_flip", "trimmed_mean"), ("none", "trimmed_mean")]
     assert [c.scenario.baselines for c in cells] == [True, False, False]

@@ -11,9 +11,9 @@ import sqlite3
 import pytest
 
 from fedarena.errors import FedarenaError
-from fedarena.scenarios.export import cells_csv, cells_json, read_cells
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import SCHEMA_VERSION, CellRecord, ResultStore
+from fedarena.matrix.export import cells_csv, cells_json, read_cells
+from fedarena.matrix.store import SCHEMA_VERSION, CellRecord, ResultStore
+from fedarena.scenario.spec import Scenario
 
 
 def _record(seed: int = 0, status: str = "done", ndcg: float = 0.25, **extra) -> CellRecord:

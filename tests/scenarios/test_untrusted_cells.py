@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from fedarena.scenarios.cell_process import Limits
-from fedarena.scenarios.matrix import load_matrix
-from fedarena.scenarios.runner import run_matrix
-from fedarena.scenarios.store import ResultStore
+from fedarena.matrix.file import load_matrix
+from fedarena.matrix.runner import run_matrix
+from fedarena.matrix.store import ResultStore
+from fedarena.sandbox.limits import Limits
 
 TIME_LIMIT_S = 4.0
 MEMORY_MB = 1536

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fedarena.engine.local import LocalTraining
 from fedarena.errors import SpecError
 from fedarena.strategies import STRATEGIES
 from fedarena.strategies.fedavg_plus import FedAvgPlus
 from fedarena.strategies.server_optimisers import Adagrad, Adam, Momentum, Yogi
+from fedarena.training.local import LocalTraining
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ import re
 import numpy as np
 import pytest
 
-from fedarena.engine.local import LocalTraining, build_batches, training_examples
-from fedarena.engine.vectorised import VectorisedTrainer
 from fedarena.errors import SpecError
-from fedarena.scenarios.run import run_scenario
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.spec import Scenario
 from fedarena.strategies import STRATEGIES
+from fedarena.training.local import LocalTraining, build_batches, training_examples
+from fedarena.training.vectorised import VectorisedTrainer
 
 SMALL = dict(rounds=3, shoppers=60, clients_per_round=10, items=300, dim=8, baselines=False)
 

@@ -126,7 +126,7 @@ def test_entry_point_components_are_submitted_and_run_by_name(site, tmp_path):
     submitted = fedarena(
         site,
         tmp_path,
-        *("submit", "shop_guard", "--matrix", "tiny.toml", "--entry", "guard.json"),
+        *("submit", "shop_guard", "--scenario", "tiny.toml", "--entry", "guard.json"),
         *("--workers", "2", "--quiet"),
     )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr

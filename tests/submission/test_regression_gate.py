@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from fedarena.cli import main
-from fedarena.leaderboard.regression import build_baseline, compare
-from fedarena.scenarios.cell import Cell
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import CellRecord
+from fedarena.gate import build_baseline, compare
+from fedarena.matrix.cell import Cell
+from fedarena.matrix.store import CellRecord
+from fedarena.scenario.spec import Scenario
 
 DRIFTING = Path(__file__).with_name("drifting.py")
 

@@ -13,7 +13,7 @@ import torch
 
 import fedarena
 from fedarena.cli import main
-from fedarena.scenarios.store import ResultStore
+from fedarena.matrix.store import ResultStore
 from fedarena.submission.submit import entry_name
 
 DEFECTS = Path(__file__).with_name("defects.py")
@@ -39,9 +39,23 @@ def submitted(tmp_path_factory):
     matrix = folder / "tiny.toml"
     matrix.write_text(MATRIX)
     results = folder / "results"
-    assert main(["matrix", str(matrix), "--out", str(results), "--workers", "2", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "matrix",
+                "--scenario",
+                str(matrix),
+                "--out",
+                str(results),
+                "--workers",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     entry = folder / "entry.json"
-    args = ["submit", SPEC, "--matrix", str(matrix), "--out", str(results), "--entry", str(entry)]
+    args = ["submit", SPEC, "--scenario", str(matrix), "--out", str(results), "--entry", str(entry)]
     assert main([*args, "--workers", "2", "--quiet"]) == 0
     return folder, json.loads(entry.read_text())
 
@@ -124,7 +138,7 @@ def test_the_leaderboard_merges_entries_with_matrix_results(submitted):
 def test_defaults_share_the_matrix_folder_and_name_the_entry(tiny_matrix, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     matrix = tiny_matrix(name="small.toml")
-    assert main(["submit", f"{DEFECTS}:Conforming", "--matrix", str(matrix), "--quiet"]) == 0
+    assert main(["submit", f"{DEFECTS}:Conforming", "--scenario", str(matrix), "--quiet"]) == 0
     entry = json.loads((tmp_path / "submissions" / "conforming.json").read_text())
     assert entry["manifest"]["matrix"]["results"] == "results/small"
     assert (tmp_path / "results" / "small" / "results.sqlite").is_file()
@@ -151,18 +165,25 @@ def _error(capsys) -> str:
 def test_bad_input_is_one_line_and_exit_2_before_any_check(
     tiny_matrix, tmp_path, capsys, spec, flags, message
 ):
-    args = ["submit", spec, "--matrix", str(tiny_matrix()), "--out", str(tmp_path / "o")]
+    args = ["submit", spec, "--scenario", str(tiny_matrix()), "--out", str(tmp_path / "o")]
     assert main([*args, "--entry", str(tmp_path / "e.json"), *flags]) == 2
     assert message in _error(capsys)
     assert not (tmp_path / "o").exists() and not (tmp_path / "e.json").exists()
 
 
 def test_missing_matrix_and_unwritable_entry(tiny_matrix, tmp_path, capsys):
-    assert main(["submit", "median", "--matrix", str(tmp_path / "no.toml")]) == 2
+    assert main(["submit", "median", "--scenario", str(tmp_path / "no.toml")]) == 2
     assert "no.toml: no such scenario file" in _error(capsys)
     blocker = tmp_path / "file"
     blocker.write_text("")
-    args = ["submit", "median", "--matrix", str(tiny_matrix()), "--entry", str(blocker / "e.json")]
+    args = [
+        "submit",
+        "median",
+        "--scenario",
+        str(tiny_matrix()),
+        "--entry",
+        str(blocker / "e.json"),
+    ]
     assert main(args) == 2
     assert "is a file, not a folder" in _error(capsys)
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from fedarena.cli import main
-from fedarena.scenarios.cell_process import Limits
+from fedarena.sandbox.limits import Limits
 from fedarena.submission.conformance import NOT_RUN, check_conformance
 
 TIME_LIMIT_S = 3.0
@@ -42,7 +42,7 @@ def test_submit_stops_after_failed_checks_without_running_cells(
 ):
     entry = tmp_path / "entry.json"
     out = tmp_path / "results"
-    args = ["submit", misbehaving("Hangs"), "--matrix", str(tiny_matrix()), "--out", str(out)]
+    args = ["submit", misbehaving("Hangs"), "--scenario", str(tiny_matrix()), "--out", str(out)]
     code = main([*args, "--entry", str(entry), "--check-timeout", "2", "--quiet"])
     printed = capsys.readouterr().out
     assert code == 1
@@ -69,7 +69,7 @@ def test_a_defense_that_misbehaves_only_in_the_matrix_fails_its_cells(
         [
             "submit",
             spec,
-            "--matrix",
+            "--scenario",
             str(tiny_matrix('attack = ["none", "label_flip"]\nmalicious_fraction = 0.2\n')),
             "--out",
             str(tmp_path / "results"),

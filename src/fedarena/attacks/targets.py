@@ -22,9 +22,9 @@ import math
 import numpy as np
 
 from fedarena.data.shoppers import Population
+from fedarena.seeds import Stream, stream
 
 LEAST_BOUGHT_SHARE = 0.1
-TARGET_STREAM = 0x7A6E7
 
 
 def purchase_counts(population: Population, n_items: int) -> np.ndarray:
@@ -86,7 +86,7 @@ class PromotionTargets:
         """Fix the targets for this federation (the given ones, else rarely bought items)."""
         self._check_range(n_items)
         if self._given is None:
-            rng = np.random.default_rng([self._seed, TARGET_STREAM])
+            rng = stream(self._seed, Stream.TARGETS)
             self._items = rarely_bought(population, n_items, self._k, rng)
         return self.items
 

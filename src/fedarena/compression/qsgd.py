@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 
 from fedarena.compression.base import COMPRESSORS, encodable, raw_bytes
+from fedarena.seeds import Stream, stream
 
 SCALE_BYTES = 4
-PURPOSE = 0x0516D  # separates this generator's stream from the federation's
 
 
 def quantise(u: Tensor, bits: int, bucket: int, uniform: Tensor) -> Tensor:
@@ -83,7 +83,7 @@ class QSGD:
         u = encodable(message)
         if u is None:
             return message, raw_bytes(message)
-        rng = np.random.default_rng([self.seed, PURPOSE, self.round, client])
+        rng = stream(self.seed, Stream.QSGD, self.round, client)
         n_padded = -(-len(u) // self.bucket) * self.bucket
         uniform = torch.from_numpy(rng.random(n_padded, dtype=np.float32))
         return quantise(u, self.bits, self.bucket, uniform), self.message_bytes(len(u))

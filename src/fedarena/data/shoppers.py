@@ -34,6 +34,7 @@ from fedarena.data.catalog import Catalog
 from fedarena.data.features import item_features
 from fedarena.data.personas import PERSONAS, utility_matrix
 from fedarena.errors import FedarenaError
+from fedarena.seeds import Stream, stream
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def simulate_population(catalog: Catalog, config: PopulationConfig, seed: int) -
             f"among {config.n_eval_negatives} negatives, so it needs at least "
             f"{2 * (config.n_eval_negatives + 1)}"
         )
-    rng = np.random.default_rng([seed, 0x5B0])
+    rng = stream(seed, Stream.SHOPPERS)
     n = config.n_shoppers
     persona = rng.permutation(np.arange(n) % len(PERSONAS))
     counts = np.bincount(catalog.main_category, minlength=catalog.n_main).astype(np.float64)

@@ -8,19 +8,24 @@ from typing import Any
 
 from fedarena.defenses.base import (
     DEFENSES,
+    AccountingSetting,
     Aggregate,
     Aggregator,
+    ClientSide,
     Defense,
+    HasRequirement,
     Preaggregated,
     PreAggregator,
+    PrivacyAccountant,
+    PrivacyAccounting,
     RoundContext,
+    UsesRootSet,
 )
-from fedarena.defenses.chain import Chain
+from fedarena.defenses.chain import Chain, DefenseSpec, split_chain
 from fedarena.errors import SpecError
-from fedarena.registry import split_chain
 
 
-def create_defense(spec: str, **context: Any) -> Defense:
+def create_defense(spec: str | DefenseSpec, **context: Any) -> Defense:
     """Instantiate a defense or a chain of them.
 
     ``context`` holds scenario values (``n_malicious``, ``n_clients``, ``seed``)
@@ -29,9 +34,10 @@ def create_defense(spec: str, **context: Any) -> Defense:
     against the assumed ``n_malicious``, so that a hopeless scenario fails
     before it runs.
     """
-    links = [DEFENSES.create(text, **context) for text in split_chain(spec)]
-    defense = links[0] if len(links) == 1 else Chain(links, spec)
-    if context.get("n_clients") is not None and hasattr(defense, "check"):
+    spec = DefenseSpec.parse(spec)
+    links = [DEFENSES.create(link, **context) for link in spec.links]
+    defense = links[0] if len(links) == 1 else Chain(links, str(spec))
+    if context.get("n_clients") is not None and isinstance(defense, HasRequirement):
         try:
             defense.check(context["n_clients"], context.get("n_malicious") or 0)
         except ValueError as err:
@@ -41,13 +47,20 @@ def create_defense(spec: str, **context: Any) -> Defense:
 
 __all__ = [
     "DEFENSES",
+    "AccountingSetting",
     "Aggregate",
     "Aggregator",
     "Chain",
+    "ClientSide",
     "Defense",
+    "DefenseSpec",
+    "HasRequirement",
     "PreAggregator",
     "Preaggregated",
+    "PrivacyAccountant",
+    "PrivacyAccounting",
     "RoundContext",
+    "UsesRootSet",
     "create_defense",
     "split_chain",
 ]

@@ -1,4 +1,13 @@
-"""The defense contract: ``aggregate(updates, weights, ctx) -> Aggregate``, and its two kinds.
+"""The defense contract: ``aggregate(updates, weights, ctx) -> Aggregate``, its two kinds, and
+the optional parts a defense may have, each a named Protocol that the engine checks for:
+
+- ``ClientSide``: a part that clients run in local training (DP-SGD);
+- ``PrivacyAccounting``: noise that spends privacy, tracked by a
+  ``PrivacyAccountant`` the engine steps once per round (Opacus's accountant
+  interface: ``step`` as the mechanism runs, ``spent`` when asked);
+- ``UsesRootSet``: the server holds ``root_shoppers`` clean shoppers (FLTrust);
+- ``HasRequirement``: a precondition on the round's n and f (Krum's n > 2f + 2),
+  checked when a scenario is built so that a hopeless one fails at once.
 
 A server-side defense is either an *aggregator* (combines a round's updates
 into one) or a *pre-aggregator* (rewrites the updates before an aggregator
@@ -27,7 +36,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fedarena.data.shoppers import Population
+from fedarena.model import ItemTower, SharedLayout
 from fedarena.registry import Registry
+from fedarena.training.local import LocalTraining, Trainer
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,64 @@ class Defense(Protocol):
     """Server side of a defense (optionally with a client-side part, see DP-SGD)."""
 
     def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate: ...
+
+
+@runtime_checkable
+class ClientSide(Protocol):
+    """A defense part that clients run in local training (DP-SGD)."""
+
+    def client_trainer(self, tower: ItemTower, layout: SharedLayout, trainer: Trainer) -> Trainer:
+        """The local training that replaces ``trainer``."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccountingSetting:
+    """What an accountant needs to know of the federation: its shoppers (their data sizes),
+    the local-training options and how many shoppers a round samples."""
+
+    population: Population
+    local: LocalTraining
+    clients_per_round: int
+
+
+class PrivacyAccountant(Protocol):
+    """Privacy spent by a run, stepped by the engine after every round."""
+
+    def step(self, clients: np.ndarray) -> None:
+        """Record one round in which the shoppers ``clients`` were sampled."""
+        ...
+
+    def spent(self) -> dict[str, float]:
+        """The privacy spent so far: ``epsilon`` and ``delta`` (and any per-shopper summary)."""
+        ...
+
+
+@runtime_checkable
+class PrivacyAccounting(Protocol):
+    """A defense whose noise spends privacy."""
+
+    def accountant(self, setting: AccountingSetting) -> PrivacyAccountant:
+        """A fresh accountant for one run."""
+        ...
+
+
+@runtime_checkable
+class UsesRootSet(Protocol):
+    """A defense for which the server holds ``root_shoppers`` clean simulated shoppers (FLTrust);
+    ``RoundContext.server_update`` trains the current model on them."""
+
+    root_shoppers: int
+
+
+@runtime_checkable
+class HasRequirement(Protocol):
+    """A defense with a precondition on the round's number of updates and assumed f."""
+
+    def check(self, n: int, n_malicious: int) -> None:
+        """Raise ``ValueError`` saying what is needed when n updates with f = ``n_malicious``
+        cannot be aggregated by this rule."""
+        ...
 
 
 DEFENSES: Registry[Defense] = Registry("defense", "fedarena.defenses", "fedarena.defenses")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
+from fedarena.defenses.base import (
+    DEFENSES,
+    AccountingSetting,
+    Aggregate,
+    Aggregator,
+    RoundContext,
+)
 from fedarena.defenses.geometry import clip_factors, row_norms
 from fedarena.defenses.options import positive, probability
 from fedarena.defenses.privacy import rdp_epsilon
@@ -24,7 +29,7 @@ class CentralDP(Aggregator):
 
         g = 1/n sum_i x_i min(1, S/||x_i||) + N(0, (z S / n)^2 I),  z = ``noise_multiplier``.
 
-    ``privacy`` reports epsilon at ``delta`` for the whole run from Opacus's
+    Its accountant reports epsilon at ``delta`` for the whole run from Opacus's
     RDP accountant, taking sampling rate q = clients per round / shoppers and
     one step per round (it assumes Poisson sampling; the engine samples a fixed
     number without replacement, the usual approximation). Clipping rejects no
@@ -52,8 +57,24 @@ class CentralDP(Aggregator):
         diagnostics = {"clipped_fraction": float((factors < 1).double().mean())}
         return Aggregate(mean + noise, diagnostics=diagnostics)
 
-    def privacy(self, federation: Any) -> dict[str, float]:
-        """Shopper-level epsilon at ``delta`` after the rounds run so far."""
-        rate = federation.clients_per_round / len(federation.population)
-        epsilon = rdp_epsilon(self.noise_multiplier, rate, len(federation.history), self.delta)
+    def accountant(self, setting: AccountingSetting) -> CentralDpAccountant:
+        """Shopper-level RDP accounting of this run: one step per round at rate q."""
+        rate = setting.clients_per_round / len(setting.population)
+        return CentralDpAccountant(self.noise_multiplier, rate, self.delta)
+
+
+class CentralDpAccountant:
+    """Shopper-level epsilon of DP-FedAvg at ``delta`` after the rounds stepped so far."""
+
+    def __init__(self, noise_multiplier: float, sample_rate: float, delta: float) -> None:
+        self.noise_multiplier = noise_multiplier
+        self.sample_rate = sample_rate
+        self.delta = delta
+        self.steps = 0
+
+    def step(self, clients: np.ndarray) -> None:
+        self.steps += 1
+
+    def spent(self) -> dict[str, float]:
+        epsilon = rdp_epsilon(self.noise_multiplier, self.sample_rate, self.steps, self.delta)
         return {"epsilon": epsilon, "delta": self.delta}

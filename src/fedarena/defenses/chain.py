@@ -6,13 +6,14 @@ whose own server side the chain does not use); the last link aggregates. The
 chain passes the updates through the pre-aggregators in order, lets the last
 link aggregate what comes out, and maps its verdict on the rows back to the
 clients who formed them. A chain exposes its links' optional parts
-(``client_trainer``, ``privacy``, ``root_shoppers``) as its own; at most one
-link may train clients and at most one may account privacy.
+(``ClientSide``, ``PrivacyAccounting``, ``UsesRootSet``, see
+``fedarena.defenses.base``) as its own; at most one link may train clients and
+at most one may account privacy.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,12 +23,83 @@ from torch import Tensor
 from fedarena.defenses.base import (
     DEFENSES,
     Aggregate,
+    ClientSide,
+    HasRequirement,
     PreAggregator,
+    PrivacyAccounting,
     RoundContext,
+    UsesRootSet,
     name_of,
     rows_to_clients,
 )
 from fedarena.errors import SpecError
+from fedarena.registry import ComponentSpec
+
+_OPENING, _CLOSING, _QUOTES = "([{", ")]}", "'\""
+
+
+def split_chain(spec: str) -> list[str]:
+    """The links of ``a(x=1) > b``: split at each ``>`` outside brackets and quotes."""
+    links, current, depth, quote = [], [], 0, ""
+    for char in spec:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in _QUOTES:
+            quote = char
+        elif char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth -= 1
+        elif char == ">" and depth == 0:
+            links.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    links.append("".join(current).strip())
+    if not all(links):
+        raise SpecError(
+            f"defense {spec!r}: empty link; separate links by '>', "
+            "as in norm_clip(max_norm=1) > trimmed_mean(beta=0.1)"
+        )
+    return links
+
+
+@dataclass(frozen=True)
+class DefenseSpec:
+    """A parsed defense: one component, or a chain ``a(x=1) > b`` of them.
+
+    >>> str(DefenseSpec.parse("norm_clip( max_norm = 1 )>krum"))
+    'norm_clip(max_norm=1) > krum'
+    """
+
+    links: tuple[ComponentSpec, ...]
+
+    @classmethod
+    def parse(cls, text: str | DefenseSpec) -> DefenseSpec:
+        """``text`` parsed (a spec is returned as it is); ``SpecError`` naming what is wrong."""
+        if isinstance(text, DefenseSpec):
+            return text
+        return cls(tuple(ComponentSpec.parse(link) for link in split_chain(text)))
+
+    def __str__(self) -> str:
+        return " > ".join(map(str, self.links))
+
+    def __repr__(self) -> str:
+        return f"DefenseSpec({str(self)!r})"
+
+    @property
+    def name(self) -> str:
+        """The name of the last link, the one that aggregates."""
+        return self.links[-1].name
+
+    def with_options(self, **options: Any) -> DefenseSpec:
+        """The chain with ``options`` set on its last link (``--defense-opt``)."""
+        return DefenseSpec((*self.links[:-1], self.links[-1].with_options(**options)))
+
+    @property
+    def plugin_files(self) -> list[str]:
+        """The files the links' ``path/to/file.py:Class`` names import."""
+        return [link.plugin_file for link in self.links if link.plugin_file]
 
 
 def preaggregator_names() -> list[str]:
@@ -36,7 +108,7 @@ def preaggregator_names() -> list[str]:
         name
         for name in DEFENSES.names()
         if isinstance(factory := DEFENSES.factory(name), type)
-        and (issubclass(factory, PreAggregator) or hasattr(factory, "client_trainer"))
+        and (issubclass(factory, PreAggregator) or issubclass(factory, ClientSide))
     ]
 
 
@@ -48,16 +120,16 @@ class Chain:
         if not hasattr(last, "aggregate"):
             raise SpecError(f"defense {spec!r}: the last link {name_of(last)} cannot aggregate")
         for link in front:
-            if not (hasattr(link, "preaggregate") or hasattr(link, "client_trainer")):
+            if not isinstance(link, PreAggregator | ClientSide):
                 raise SpecError(
                     f"defense {spec!r}: {name_of(link)} aggregates, so it can only be the last "
                     f"link; before it may stand: {', '.join(preaggregator_names())}"
                 )
         self.spec = spec
-        self.preaggregators = [link for link in front if hasattr(link, "preaggregate")]
+        self.preaggregators = [link for link in front if isinstance(link, PreAggregator)]
         self.aggregator = last
-        trainers = [link for link in links if hasattr(link, "client_trainer")]
-        accountants = [link for link in links if hasattr(link, "privacy")]
+        trainers = [link for link in links if isinstance(link, ClientSide)]
+        accountants = [link for link in links if isinstance(link, PrivacyAccounting)]
         for role, holders in (("trains clients", trainers), ("accounts privacy", accountants)):
             if len(holders) > 1:
                 names = " and ".join(name_of(link) for link in holders)
@@ -65,8 +137,8 @@ class Chain:
         if trainers:
             self.client_trainer = trainers[0].client_trainer
         if accountants:
-            self.privacy = accountants[0].privacy
-        root = max(int(getattr(link, "root_shoppers", 0)) for link in links)
+            self.accountant = accountants[0].accountant
+        root = max(link.root_shoppers if isinstance(link, UsesRootSet) else 0 for link in links)
         if root:
             self.root_shoppers = root
 
@@ -77,14 +149,14 @@ class Chain:
         """Check each link's requirement on the number of rows it will receive."""
         rows = n
         for link in [*self.preaggregators, self.aggregator]:
-            if hasattr(link, "check"):
+            if isinstance(link, HasRequirement):
                 try:
                     link.check(rows, n_malicious)
                 except ValueError as err:
                     if rows == n:
                         raise
                     raise ValueError(f"{err} (the rows left of {n} updates)") from None
-            rows = link.rows_out(rows) if hasattr(link, "rows_out") else rows
+            rows = link.rows_out(rows) if isinstance(link, PreAggregator) else rows
 
     def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
         source: Tensor | None = None

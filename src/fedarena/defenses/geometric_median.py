@@ -27,8 +27,9 @@ class GeometricMedian(Aggregator):
 
     >>> import torch
     >>> x = torch.tensor([[0.0], [1.0], [10.0]])
-    >>> GeometricMedian().aggregate(x, torch.ones(3), RoundContext.for_updates(x)).update
-    tensor([1.0000])
+    >>> median = GeometricMedian().aggregate(x, torch.ones(3), RoundContext.for_updates(x))
+    >>> round(float(median.update), 4)
+    1.0
     """
 
     def __init__(self, iterations: int = 100, nu: float = 1e-6, ftol: float = 1e-6) -> None:

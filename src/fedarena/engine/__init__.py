@@ -1,1 +1,2 @@
-"""Local training engines (vectorised and sequential reference) and the federation loop."""
+"""The server half of a round, shared by every engine: the round plan and loop (federation), the
+guard that screens what clients sent, evaluation and the baselines."""

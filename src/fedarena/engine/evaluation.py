@@ -24,9 +24,10 @@ import torch
 from torch import Tensor
 
 from fedarena.data.shoppers import Population
-from fedarena.engine.local import LocalTraining, training_examples
 from fedarena.metrics import exposure_metrics, ranking_metrics
 from fedarena.model import ItemTower, SharedLayout
+from fedarena.seeds import Stream, stream
+from fedarena.training.local import LocalTraining, training_examples
 
 CHUNK_SHOPPERS = 1024
 
@@ -81,7 +82,7 @@ class Evaluator:
         self.config = config
         self.shoppers = np.asarray(shoppers, dtype=np.int64)
         n_items = len(tower.item_bias)
-        rng = np.random.default_rng([seed, 0xE7A1])
+        rng = stream(seed, Stream.EVALUATION)
         examples = [
             training_examples(*population.train_log(int(s)), n_items, local, rng)
             for s in self.shoppers

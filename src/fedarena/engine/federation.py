@@ -11,8 +11,15 @@ One round ``t``::
     agg      = defense.aggregate(kept, n_c)     robust aggregate + accepted mask
     w_{t+1}  = strategy.server_step(w_t, agg)   skipped if agg is not finite
 
-All randomness comes from generators seeded by (seed, purpose, round, client),
-so a run is a pure function of its scenario and seed.
+All randomness comes from generators seeded by (seed, purpose, round, client)
+(``fedarena.seeds``), so a run is a pure function of its scenario and seed.
+
+Both engines run the same round: ``plan_round`` (sampling, the round's
+generator, the local options), ``ClientData`` (what each sampled client trains
+on), ``finish_round`` (the server's half, from what was sent to the next model
+and the round's record) and ``evaluate_if_due``. The in-process engine runs
+them all in ``step``; the Flower engine calls them from its strategy and its
+clients (``fedarena.flower``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,27 +35,61 @@ from torch import Tensor
 
 from fedarena.attacks.base import Attack, AttackContext
 from fedarena.compression.base import Compressor
-from fedarena.compression.none import NoCompression
 from fedarena.data.shoppers import Population
-from fedarena.defenses.base import Defense, RoundContext
+from fedarena.defenses.base import Defense, PrivacyAccountant, RoundContext
 from fedarena.engine import guard
 from fedarena.engine.evaluation import Evaluator
-from fedarena.engine.local import (
+from fedarena.seeds import Stream, stream
+from fedarena.strategies.base import Strategy
+from fedarena.training.local import (
+    Examples,
     LocalBatches,
-    LocalResult,
     LocalTraining,
+    Trainer,
     build_batches,
     training_examples,
 )
-from fedarena.strategies.base import Strategy
 
 
-class Trainer(Protocol):
-    """The vectorised and sequential trainers' common interface."""
+@dataclass(frozen=True)
+class RoundPlan:
+    """What the server decided at the start of a round: its index, the sampled clients (in
+    increasing id order), the round's shared generator, the local options, when it began."""
 
-    def train(
-        self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
-    ) -> LocalResult: ...
+    round: int
+    clients: np.ndarray
+    generator: torch.Generator
+    local: LocalTraining
+    start: float
+
+
+@dataclass(frozen=True)
+class ClientData:
+    """What a client trains on in a round: its log (poisoned if it is malicious), fresh
+    negatives and its batches, drawn from its own (seed, round, client) generator, so that
+    the in-process engine and a Flower client produce the same bytes."""
+
+    population: Population
+    malicious: np.ndarray
+    attack: Attack
+    n_items: int
+    seed: int
+
+    def examples(
+        self, round: int, client: int, local: LocalTraining
+    ) -> tuple[Examples, np.random.Generator]:
+        """Client ``client``'s examples in round ``round`` and the generator that drew them
+        (its batches draw from it next)."""
+        rng = stream(self.seed, Stream.CLIENT_DATA, round, client)
+        items, labels = self.population.train_log(int(client))
+        if self.malicious[client]:
+            items, labels = self.attack.poison(items, labels, self.n_items, rng)
+        return training_examples(items, labels, self.n_items, local, rng), rng
+
+    def batches(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalBatches:
+        """The batches of every client in ``clients`` for round ``round``."""
+        drawn = [self.examples(round, int(c), local) for c in clients]
+        return build_batches([d for d, _ in drawn], local, [rng for _, rng in drawn])
 
 
 @dataclass
@@ -101,30 +142,36 @@ class Federation:
     n_malicious_assumed: int
     server_lr: float
     seed: int
-    compressor: Compressor = field(default_factory=NoCompression)
+    compressor: Compressor
     root: Population | None = None
+    accountant: PrivacyAccountant | None = None
     history: list[RoundRecord] = field(default_factory=list)
     participation: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.participation = np.zeros(len(self.population), dtype=np.int64)
+        self.client_data = ClientData(
+            self.population, self.malicious, self.attack, self.n_items, self.seed
+        )
 
-    def _client_data(self, round: int, clients: np.ndarray, local: LocalTraining):
-        n_items = len(self.evaluator.tower.item_bias)
-        datasets, rngs = [], []
-        for c in clients:
-            rng = np.random.default_rng([self.seed, 2, round, int(c)])
-            items, labels = self.population.train_log(int(c))
-            if self.malicious[c]:
-                items, labels = self.attack.poison(items, labels, n_items, rng)
-            datasets.append(training_examples(items, labels, n_items, local, rng))
-            rngs.append(rng)
-        return build_batches(datasets, local, rngs)
+    @property
+    def n_items(self) -> int:
+        return len(self.evaluator.tower.item_bias)
+
+    def plan_round(self, round: int) -> RoundPlan:
+        """Who trains in round ``round``, with which options and which shared generator."""
+        start = time.perf_counter()
+        rng = stream(self.seed, Stream.ROUND, round)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        clients = self.strategy.sample_clients(len(self.population), self.clients_per_round, rng)
+        return RoundPlan(
+            round, clients, generator, self.strategy.configure_local(self.local), start
+        )
 
     def _server_update(self, round: int, local: LocalTraining) -> Tensor:
         """Train the current global model on the server's clean root set (FLTrust)."""
         assert self.root is not None
-        rng = np.random.default_rng([self.seed, 3, round])
+        rng = stream(self.seed, Stream.ROOT_UPDATE, round)
         n_items = len(self.evaluator.tower.item_bias)
         logs = [self.root.train_log(s) for s in range(len(self.root))]
         items = np.concatenate([items for items, _ in logs])
@@ -137,16 +184,12 @@ class Federation:
         return result.shared[0] - self.global_params
 
     def step(self, round: int) -> RoundRecord:
-        """Run round ``round`` (0-based) and append its record to ``history``."""
-        start = time.perf_counter()
-        rng = np.random.default_rng([self.seed, 1, round])
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        clients = self.strategy.sample_clients(len(self.population), self.clients_per_round, rng)
-        local = self.strategy.configure_local(self.local)
-        batches = self._client_data(round, clients, local)
+        """Run round ``round`` (0-based) in-process and append its record to ``history``."""
+        plan = self.plan_round(round)
+        clients, local = plan.clients, plan.local
+        batches = self.client_data.batches(round, clients, local)
         result = self.trainer.train(self.global_params, self.users[clients], batches, local)
         self.users[clients] = result.users
-        self.participation[clients] += 1
         updates = result.shared - self.global_params
         is_malicious = torch.from_numpy(self.malicious[clients])
         benign = updates[~is_malicious]
@@ -158,32 +201,27 @@ class Federation:
                 global_params=self.global_params,
                 n_clients=len(clients),
                 server_lr=self.server_lr,
-                generator=generator,
+                generator=plan.generator,
                 benign_updates=benign if self.attack.knowledge == "omniscient" else None,
             ),
         )
         weights = [float(w) for w in self.population.n_train[clients]]
-        return self.finish_round(
-            round, clients, sent, weights, result.loss, generator, local, start
-        )
+        return self.finish_round(plan, sent, weights, result.loss)
 
     def finish_round(
-        self,
-        round: int,
-        clients: np.ndarray,
-        sent: list[Any],
-        weights: list[float | None],
-        losses: Tensor,
-        generator: torch.Generator,
-        local: LocalTraining,
-        start: float,
+        self, plan: RoundPlan, sent: list[Any], weights: list[float | None], losses: Tensor
     ) -> RoundRecord:
         """The server's half of a round, from what the clients sent to the next global model.
 
-        ``weights[i]`` is client ``i``'s number of examples (``None`` when a
-        client reported no usable number, which rejects its update). Shared by
-        the in-process engine and the Flower strategy (``fedarena.flower``).
+        ``sent[i]`` and ``weights[i]`` are what client ``plan.clients[i]`` sent and
+        its number of examples (``None`` when a client reported no usable number,
+        which rejects its update); ``losses[i]`` its training loss. Shared by the
+        in-process engine and the Flower strategy (``fedarena.flower``).
         """
+        round, clients, generator = plan.round, plan.clients, plan.generator
+        self.participation[clients] += 1
+        if self.accountant is not None:
+            self.accountant.step(clients)
         received, sent_bytes = self.compressor.roundtrip(sent, clients)
         usable = [u if w is not None else None for u, w in zip(received, weights, strict=True)]
         kept, valid = guard.screen(usable, len(self.global_params))
@@ -203,7 +241,7 @@ class Federation:
                     global_params=self.global_params,
                     generator=generator,
                     server_update=(
-                        (lambda: self._server_update(round, local))
+                        (lambda: self._server_update(round, plan.local))
                         if self.root is not None
                         else None
                     ),
@@ -224,7 +262,7 @@ class Federation:
             n_malicious_sampled=int(is_malicious.sum()),
             n_rejected=int((~valid).sum()),
             skipped_step=skipped,
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - plan.start,
             flagged=int(flagged.sum()),
             true_positives=int((flagged & is_malicious).sum()),
             bytes_per_client=float(np.mean(sent_bytes)),
@@ -232,14 +270,18 @@ class Federation:
         self.history.append(record)
         return record
 
+    def evaluate_if_due(self, record: RoundRecord, rounds: int, eval_every: int) -> None:
+        """Score the global model into ``record`` every ``eval_every`` rounds and after the last."""
+        if (record.round + 1) % eval_every == 0 or record.round == rounds - 1:
+            record.metrics = self.evaluator(self.global_params, self.attack.target_items)
+
     def run(
         self, rounds: int, eval_every: int, on_round: Callable[[RoundRecord], None] | None = None
     ) -> list[RoundRecord]:
-        """Run all rounds, evaluating every ``eval_every`` rounds and after the last."""
+        """Run all rounds in-process, evaluating every ``eval_every`` rounds and after the last."""
         for t in range(rounds):
             record = self.step(t)
-            if (t + 1) % eval_every == 0 or t == rounds - 1:
-                record.metrics = self.evaluator(self.global_params, self.attack.target_items)
+            self.evaluate_if_due(record, rounds, eval_every)
             if on_round is not None:
                 on_round(record)
         return self.history

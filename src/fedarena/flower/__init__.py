@@ -5,8 +5,8 @@
 - ``strategy.FedarenaStrategy``: any fedarena defense + strategy as a Flower
   ``Strategy``, with the in-process engine's screening and server step.
 - ``server_app.app``: the ``ServerApp`` of the Flower App in ``flower-app/``.
-- ``simulation.run_flower``: ``run_scenario``'s result through Flower's
-  simulation runtime.
+- ``simulation.simulate``: the engine ``flower`` of ``run_scenario``, a run
+  through Flower's simulation runtime.
 
 See ``docs/flower.md`` for how the engines differ and how to deploy. Nothing
 is imported here: a ClientApp process loads only what it needs, not Ray.

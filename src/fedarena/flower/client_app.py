@@ -30,15 +30,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from torch import Tensor
 
 from fedarena.attacks import AttackContext
-from fedarena.engine.federation import Trainer
-from fedarena.engine.local import build_batches, training_examples
 from fedarena.errors import FedarenaError
 from fedarena.flower.adversary import CRAFTS_ON_SERVER
 from fedarena.flower.hosting import NUM_PARTITIONS, PARTITION_ID, Partition
@@ -51,11 +48,12 @@ from fedarena.flower.messages import (
     params_from,
     reply_content,
 )
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.world import World, build_world
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import World, build_world
+from fedarena.seeds import Stream, stream
+from fedarena.training.local import Trainer, build_batches
 
 USERS = "fedarena.private-embeddings"
-CRAFT_STREAM = 4
 
 app = ClientApp()
 
@@ -78,17 +76,13 @@ def train_shopper(
 ) -> ShopperOutcome:
     """One shopper's local round (see the module docstring), bit for bit the in-process one."""
     scenario, shopper, t = world.scenario, instruction.shopper, instruction.round
-    rng = np.random.default_rng([scenario.seed, 2, t, shopper])
-    items, labels = world.population.train_log(shopper)
-    malicious = bool(world.malicious[shopper])
-    if malicious:
-        items, labels = world.attack.poison(items, labels, world.n_items, rng)
-    examples = training_examples(items, labels, world.n_items, instruction.local, rng)
+    examples, rng = world.client_data().examples(t, shopper, instruction.local)
     batches = build_batches([examples], instruction.local, [rng])
+    malicious = bool(world.malicious[shopper])
     result = trainer.train(global_params, user[None], batches, instruction.local)
     sent: Any = result.shared[0] - global_params
     if malicious and world.attack.knowledge not in CRAFTS_ON_SERVER:
-        seed = np.random.default_rng([scenario.seed, CRAFT_STREAM, t, shopper]).integers(2**62)
+        seed = stream(scenario.seed, Stream.CLIENT_CRAFT, t, shopper).integers(2**62)
         crafted = world.attack.craft(
             sent[None],
             torch.ones(1, dtype=torch.bool),

@@ -28,8 +28,8 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 from torch import Tensor
 
-from fedarena.engine.local import LocalTraining
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.spec import Scenario
+from fedarena.training.local import LocalTraining
 
 PARAMS = "arrays"
 CONFIG = "config"

@@ -1,10 +1,10 @@
 """fedarena's Flower ``ServerApp``: find the shoppers' nodes, run the rounds, write the result.
 
 The same ``serve`` runs under Flower's simulation runtime
-(``fedarena.flower.simulation.run_flower``) and under a deployment
+(``fedarena.flower.simulation.simulate``) and under a deployment
 (``flwr run flower-app <superlink>``; see ``docs/flower.md``). In a
 deployment the scenario comes from the run config: every field of
-``fedarena.scenarios.spec.Scenario`` under its own name, plus ``out`` (a path
+``fedarena.scenario.spec.Scenario`` under its own name, plus ``out`` (a path
 on the SuperLink's machine for the result JSON, empty for none) and
 ``verbose`` (Flower's own INFO logs).
 """
@@ -20,7 +20,6 @@ from typing import Any
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from fedarena.cli import write_json_atomic
 from fedarena.engine.federation import RoundRecord
 from fedarena.errors import FedarenaError
 from fedarena.flower.hosting import (
@@ -33,9 +32,10 @@ from fedarena.flower.hosting import (
 from fedarena.flower.logs import configure_flower_logging
 from fedarena.flower.messages import CONFIG, NODE, params_record
 from fedarena.flower.strategy import FedarenaStrategy
-from fedarena.scenarios.result import Clock, run_document
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.world import World, build_world
+from fedarena.io import write_json_atomic
+from fedarena.scenario.result import Clock, run_document
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import World, build_world
 
 DISCOVERY_TIMEOUT_S = 300.0
 POLL_S = 0.5
@@ -133,7 +133,7 @@ def main(grid: Grid, context: Context) -> None:
     configure_flower_logging(config.verbose)
     result = serve(grid, build_world(config.scenario), _print_round, config.verbose)
     if config.out:
-        write_json_atomic(Path(config.out), result)
+        write_json_atomic(Path(config.out), result, allow_nan=True)
     final = result["final"]
     print(
         f"fedarena done: NDCG@10 {final['ndcg@10']:.4f}  HR@10 {final['hr@10']:.4f}  "

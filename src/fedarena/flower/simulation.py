@@ -1,4 +1,4 @@
-"""Run a scenario through Flower's simulation runtime (Ray): ``run_flower``.
+"""Run a scenario through Flower's simulation runtime (Ray): the engine ``flower``, ``simulate``.
 
 One virtual SuperNode per shopper (``partition-id`` = shopper id), each running
 ``fedarena.flower.client_app.app`` in a pool of Ray actors of one CPU each; the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flwr.app import Context, Message, RecordDict
@@ -28,10 +27,8 @@ from fedarena.errors import FedarenaError
 from fedarena.flower import client_app
 from fedarena.flower.logs import flower_logging, ray_init_args, wants_verbose
 from fedarena.flower.server_app import serve
-from fedarena.metrics import METRIC_KEYS
-from fedarena.scenarios.run import utility_drop
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.world import build_world
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import build_world
 
 if TYPE_CHECKING:
     from flwr.supercore.run import Run
@@ -98,30 +95,15 @@ class StoppableGrid(Grid):
         return replies
 
 
-def run_flower(
+def simulate(
     scenario: Scenario,
     on_round: Callable[[RoundRecord], None] | None = None,
-    compare_clean: bool = True,
     verbose: bool | None = None,
 ) -> dict[str, Any]:
-    """``run_scenario``'s result document, computed by a Flower federation in simulation.
-
-    For an untargeted attack with ``compare_clean`` the clean run goes through
-    Flower too. ``verbose`` shows Flower's and Ray's own logs (default: only
-    when ``FLWR_LOG_LEVEL`` is set).
-    """
-    loud = wants_verbose(verbose)
-    result = _simulate(scenario, on_round, loud)
-    if compare_clean and result["attack"]["goal"] == "untargeted":
-        clean = _simulate(replace(scenario, attack="none", baselines=False), None, loud)
-        result["clean"] = {k: clean["final"][k] for k in METRIC_KEYS}
-        result["final"] |= utility_drop(result, clean)
-    return result
-
-
-def _simulate(
-    scenario: Scenario, on_round: Callable[[RoundRecord], None] | None, verbose: bool
-) -> dict[str, Any]:
+    """The engine ``flower``: the scenario's result document, computed by a Flower federation
+    in simulation. ``verbose`` shows Flower's and Ray's own logs (default: only when
+    ``FLWR_LOG_LEVEL`` is set)."""
+    verbose = wants_verbose(verbose)
     start = time.perf_counter()
     # Built before Ray starts, so that a bad spec fails in a second, not after Ray's start.
     world = build_world(scenario)

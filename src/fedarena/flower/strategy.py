@@ -2,15 +2,15 @@
 
 Round ``t`` (Flower's round ``t + 1``), as ``Strategy.start`` drives it:
 
-- ``configure_train``: the fedarena strategy samples shoppers with the round's
-  rng (the same draws as in-process), and each sampled shopper's SuperNode gets
+- ``configure_train``: ``Federation.plan_round`` samples shoppers (the same
+  draws as in-process), and each sampled shopper's SuperNode gets
   a ``train`` message with the global parameters and a ``TrainInstruction``.
 - ``aggregate_train``: the replies are decoded without trust, an omniscient
   attack crafts through the server-side adversary hook, then
-  ``fedarena.flower.aggregation`` screens, defends and steps exactly as
-  ``Federation.step`` does. A reply that is a Flower error, or a missing
-  reply, stops the run with the client's reason: a benchmark round is only
-  comparable when every sampled client answered.
+  ``Federation.finish_round`` screens, defends and steps exactly as
+  in-process. A reply that is a Flower error, or a missing reply, stops the
+  run with the client's reason: a benchmark round is only comparable when
+  every sampled client answered.
 - evaluation is the benchmark's, on the server (``evaluate``, passed to
   ``Strategy.start`` as ``evaluate_fn``): the benign shoppers' held-out
   purchases scored with the in-process ``Evaluator``. There is no federated
@@ -19,7 +19,6 @@ Round ``t`` (Flower's round ``t + 1``), as ``Strategy.start`` drives it:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from logging import INFO
@@ -32,11 +31,9 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from fedarena.attacks import AttackContext
-from fedarena.engine.federation import Federation, RoundRecord
-from fedarena.engine.local import LocalTraining
+from fedarena.engine.federation import Federation, RoundPlan, RoundRecord
 from fedarena.errors import FedarenaError
 from fedarena.flower.adversary import craft_on_server
-from fedarena.flower.aggregation import Received, aggregate_round
 from fedarena.flower.messages import (
     CONFIG,
     PARAMS,
@@ -46,18 +43,14 @@ from fedarena.flower.messages import (
     reported_loss,
     reported_weight,
 )
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.spec import Scenario
 
 
 @dataclass(frozen=True)
 class _Round:
     """What ``configure_train`` decided, for ``aggregate_train`` to use."""
 
-    index: int
-    clients: np.ndarray
-    generator: torch.Generator
-    local: LocalTraining
-    start: float
+    plan: RoundPlan
     messages: list[Message]
 
 
@@ -100,13 +93,8 @@ class FedarenaStrategy(Strategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         """Sample shoppers as in-process and address each one's SuperNode."""
-        start = time.perf_counter()
         fed = self.federation
-        index = server_round - 1
-        rng = np.random.default_rng([fed.seed, 1, index])
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        clients = fed.strategy.sample_clients(len(fed.population), fed.clients_per_round, rng)
-        local = fed.strategy.configure_local(fed.local)
+        plan = fed.plan_round(server_round - 1)
         messages = [
             Message(
                 RecordDict(
@@ -114,11 +102,11 @@ class FedarenaStrategy(Strategy):
                         PARAMS: arrays,
                         CONFIG: TrainInstruction(
                             scenario=self.scenario,
-                            round=index,
+                            round=plan.round,
                             shopper=int(c),
-                            n_sampled=len(clients),
+                            n_sampled=len(plan.clients),
                             server_lr=fed.server_lr,
-                            local=local,
+                            local=plan.local,
                             verbose=self.verbose,
                         ).record(),
                     }
@@ -126,9 +114,9 @@ class FedarenaStrategy(Strategy):
                 dst_node_id=self.nodes[int(c)],
                 message_type=MessageType.TRAIN,
             )
-            for c in clients
+            for c in plan.clients
         ]
-        self._round = _Round(index, clients, generator, local, start, messages)
+        self._round = _Round(plan, messages)
         return messages
 
     def aggregate_train(
@@ -136,10 +124,11 @@ class FedarenaStrategy(Strategy):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Decode, let an omniscient attack craft, then screen, defend and step."""
         current = self._round
-        if current is None or current.index != server_round - 1:
+        if current is None or current.plan.round != server_round - 1:
             raise FedarenaError(f"round {server_round}: replies arrived for an unconfigured round")
         fed = self.federation
-        clients = current.clients
+        plan = current.plan
+        clients = plan.clients
         position = {m.metadata.message_id: i for i, m in enumerate(current.messages)}
         sent: list[object] = [None] * len(clients)
         weights: list[float | None] = [None] * len(clients)
@@ -151,7 +140,7 @@ class FedarenaStrategy(Strategy):
                 continue
             if reply.has_error():
                 raise FedarenaError(
-                    f"round {current.index}: the client of shopper {clients[i]} failed: "
+                    f"round {plan.round}: the client of shopper {clients[i]} failed: "
                     f"{_summary(reply.error.reason)}"
                 )
             sent[i] = decoded_update(reply.content)
@@ -161,7 +150,7 @@ class FedarenaStrategy(Strategy):
         if not answered.all():
             silent = clients[~answered]
             raise FedarenaError(
-                f"round {current.index}: no reply from the clients of shoppers "
+                f"round {plan.round}: no reply from the clients of shoppers "
                 f"{', '.join(map(str, silent[:5]))}{' ...' if len(silent) > 5 else ''}"
             )
         is_malicious = torch.from_numpy(fed.malicious[clients])
@@ -171,21 +160,14 @@ class FedarenaStrategy(Strategy):
             is_malicious,
             len(fed.global_params),
             AttackContext(
-                round=current.index,
+                round=plan.round,
                 global_params=fed.global_params,
                 n_clients=len(clients),
                 server_lr=fed.server_lr,
-                generator=current.generator,
+                generator=plan.generator,
             ),
         )
-        record = aggregate_round(
-            fed,
-            current.index,
-            Received(clients, sent, weights, losses),
-            current.generator,
-            current.local,
-            current.start,
-        )
+        record = fed.finish_round(plan, sent, weights, torch.tensor(losses, dtype=torch.float32))
         metrics = MetricRecord(
             {
                 "train-loss": record.train_loss,
@@ -211,10 +193,8 @@ class FedarenaStrategy(Strategy):
         if server_round == 0:
             return None
         fed = self.federation
-        index = server_round - 1
         record = fed.history[-1]
-        if (index + 1) % self.scenario.eval_every == 0 or index == self.scenario.rounds - 1:
-            record.metrics = fed.evaluator(fed.global_params, fed.attack.target_items)
+        fed.evaluate_if_due(record, self.scenario.rounds, self.scenario.eval_every)
         if self.on_round is not None:
             self.on_round(record)
         numbers = {k: float(v) for k, v in record.metrics.items() if v is not None}

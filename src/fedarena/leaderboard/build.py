@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fedarena.errors import FedarenaError
+from fedarena.io import write_text_atomic
 from fedarena.leaderboard import figures
 from fedarena.leaderboard.document import leaderboard_document
 from fedarena.leaderboard.entry import ENTRY_SCHEMA, entry_records, entry_summary, read_json
@@ -26,8 +27,8 @@ from fedarena.leaderboard.html import render_html
 from fedarena.leaderboard.markdown import render_csv, render_markdown, speed_section
 from fedarena.leaderboard.panels import build_panels
 from fedarena.leaderboard.scoring import latest, score_cells
-from fedarena.scenarios.export import cells_csv, read_cells, write_atomic
-from fedarena.scenarios.store import STORE_NAME, CellRecord, ResultStore
+from fedarena.matrix.export import cells_csv, read_cells
+from fedarena.matrix.store import STORE_NAME, CellRecord, ResultStore
 
 RUNS_START, RUNS_END = "<!-- matrix-runs:start -->", "<!-- matrix-runs:end -->"
 
@@ -73,7 +74,7 @@ def update_runs_block(doc: Path, document: dict[str, Any], out: Path) -> None:
         "\n\n"
         f"{speed_section(document)}\n{RUNS_END}"
     )
-    write_atomic(doc, pattern.sub(lambda _: block, text))
+    write_text_atomic(doc, pattern.sub(lambda _: block, text))
 
 
 def build_leaderboard(sources: list[Path], out: Path, doc: Path | None = None) -> dict[str, Any]:
@@ -96,11 +97,11 @@ def build_leaderboard(sources: list[Path], out: Path, doc: Path | None = None) -
             figures.heatmap(panel, "utility_retained", "Utility retained", out / names["utility"])
             figures.heatmap(panel, "attack_success", "Attack success", out / names["success"])
             figures.convergence(panel, out / names["convergence"])
-        write_atomic(out / "leaderboard.json", json.dumps(document, indent=1) + "\n")
-        write_atomic(out / "LEADERBOARD.md", render_markdown(document))
-        write_atomic(out / "index.html", render_html(document))
-        write_atomic(out / "leaderboard.csv", render_csv(document))
-        write_atomic(out / "cells.csv", cells_csv(records))
+        write_text_atomic(out / "leaderboard.json", json.dumps(document, indent=1) + "\n")
+        write_text_atomic(out / "LEADERBOARD.md", render_markdown(document))
+        write_text_atomic(out / "index.html", render_html(document))
+        write_text_atomic(out / "leaderboard.csv", render_csv(document))
+        write_text_atomic(out / "cells.csv", cells_csv(records))
     except OSError as err:
         raise FedarenaError(f"--out: cannot write into {out}: {err.strerror}") from None
     if doc is not None:

@@ -13,7 +13,7 @@ import numpy as np
 from fedarena import __version__
 from fedarena.leaderboard.panels import Panel
 from fedarena.leaderboard.scoring import METHOD, UTILITY, CellScore
-from fedarena.scenarios.store import finite
+from fedarena.matrix.store import finite
 
 SCHEMA = "fedarena.leaderboard/1"
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from fedarena import __version__
 from fedarena.errors import FedarenaError
+from fedarena.io import write_json_atomic
 from fedarena.leaderboard.manifest import environment
-from fedarena.scenarios.export import write_atomic
-from fedarena.scenarios.store import STATUSES, CellRecord, finite
+from fedarena.matrix.store import STATUSES, CellRecord, finite
 
 ENTRY_SCHEMA = "fedarena.entry/1"
 
@@ -70,7 +70,7 @@ def entry_document(
 
 def write_entry(path: Path, document: dict[str, Any]) -> None:
     try:
-        write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+        write_json_atomic(path, document, indent=1)
     except OSError as err:
         raise FedarenaError(f"--entry: cannot write {path}: {err.strerror}") from None
 

@@ -11,7 +11,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fedarena.scenarios.store import now
+from fedarena.matrix.store import now
 
 PACKAGES = ("fedarena", "torch", "flwr", "numpy", "opacus", "scipy", "pandas", "scikit-learn")
 

@@ -21,7 +21,6 @@ its 95 % confidence interval, mean +- t(0.975, n - 1) s / sqrt(n).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +29,18 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from fedarena.scenarios.store import CellRecord
+from fedarena.matrix.cell import (
+    NEUTRAL_FIELDS,
+    REFERENCE_ATTACK,
+    REFERENCE_DEFENSE,
+    comparable_key,
+)
+from fedarena.matrix.store import CellRecord
 
 UTILITY = "ndcg@10"
 CONFIDENCE = 0.95
-# Fields that never change a cell's final metrics: cells differing only in them are matched.
-NEUTRAL_FIELDS = ("baselines", "eval_every")
 AXES = ("attack", "defense", "malicious_fraction", "seed")
-REFERENCE = {"attack": "none", "defense": "fedavg"}
+REFERENCE = {"attack": REFERENCE_ATTACK, "defense": REFERENCE_DEFENSE}
 
 METHOD = (
     f"Utility is {UTILITY.upper()} of benign shoppers' held-out purchases. Utility retained = "
@@ -56,11 +59,6 @@ METHOD = (
 )
 
 
-def _match_key(spec: dict[str, Any], **override: Any) -> str:
-    kept = {k: v for k, v in spec.items() if k not in NEUTRAL_FIELDS} | override
-    return json.dumps(kept, sort_keys=True)
-
-
 def panel_fields(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec fields that define a cell's panel (all but the ranked axes)."""
     return {k: v for k, v in spec.items() if k not in (*AXES, *NEUTRAL_FIELDS)}
@@ -70,7 +68,7 @@ def latest(records: Iterable[CellRecord]) -> list[CellRecord]:
     """One record per cell (spec and seed), the most recently finished across versions."""
     chosen: dict[str, CellRecord] = {}
     for record in records:
-        key = _match_key(record.spec)
+        key = comparable_key(record.spec)
         if key not in chosen or record.finished_at >= chosen[key].finished_at:
             chosen[key] = record
     return list(chosen.values())
@@ -126,12 +124,12 @@ def attack_success(goal: str, final: dict[str, Any], clean: float | None) -> flo
 
 def score_cells(records: Sequence[CellRecord]) -> list[CellScore]:
     """Every cell scored against its reference and clean twin found among ``records``."""
-    by_key = {_match_key(r.spec): r for r in records}
+    by_key = {comparable_key(r.spec): r for r in records}
     scores = []
     for record in records:
         spec = record.spec
-        reference = by_key.get(_match_key(spec, **REFERENCE))
-        clean = by_key.get(_match_key(spec, attack="none"))
+        reference = by_key.get(comparable_key(spec, **REFERENCE))
+        clean = by_key.get(comparable_key(spec, attack="none"))
         if record.result is None:
             scores.append(CellScore(record, None, None, None, None))
             continue

@@ -8,8 +8,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from torch import Tensor
 
-from fedarena.engine.local import LocalTraining
 from fedarena.registry import Registry
+from fedarena.training.local import LocalTraining
 
 
 @runtime_checkable

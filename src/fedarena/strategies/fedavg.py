@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from fedarena.engine.local import LocalTraining
 from fedarena.strategies.base import STRATEGIES, real, sample_uniform
+from fedarena.training.local import LocalTraining
 
 
 @STRATEGIES.register("fedavg")

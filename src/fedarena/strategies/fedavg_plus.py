@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from fedarena.engine.local import LocalTraining
 from fedarena.strategies.base import STRATEGIES, sample_uniform
 from fedarena.strategies.server_optimisers import (
     SERVER_OPTIMISERS,
@@ -13,6 +12,7 @@ from fedarena.strategies.server_optimisers import (
     State,
     hyperparameters,
 )
+from fedarena.training.local import LocalTraining
 
 
 @STRATEGIES.register("fedavg_plus")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fedarena.engine.local import LocalTraining
 from fedarena.strategies.base import STRATEGIES, real
 from fedarena.strategies.fedavg import FedAvg
+from fedarena.training.local import LocalTraining
 
 
 @STRATEGIES.register("fedprox")
@@ -17,7 +17,7 @@ class FedProx(FedAvg):
     model w_t, which keeps heterogeneous clients from drifting far from it; the
     server step is FedAvg's. ``mu = 0`` is FedAvg exactly.
 
-    >>> from fedarena.engine.local import LocalTraining
+    >>> from fedarena.training.local import LocalTraining
     >>> FedProx(mu=0.1).configure_local(LocalTraining()).prox_mu
     0.1
     """

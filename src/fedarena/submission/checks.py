@@ -29,11 +29,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.defenses import DEFENSES, Aggregate, Defense, RoundContext, create_defense
+from fedarena.defenses import (
+    DEFENSES,
+    Aggregate,
+    Defense,
+    DefenseSpec,
+    RoundContext,
+    create_defense,
+)
 from fedarena.errors import SpecError
-from fedarena.registry import parse_component, split_chain
-from fedarena.scenarios.cell import canonical_component
-from fedarena.scenarios.sandbox import one_line, out_of_memory
+from fedarena.sandbox.limits import one_line, out_of_memory
 
 N, D = 20, 1000
 ODD_SIZES = ((N, D), (7, 13))
@@ -131,8 +136,8 @@ def _max_difference(a: Tensor, b: Tensor) -> float:
 def source_files(spec: str) -> dict[str, str]:
     """File -> SHA-256 of the module defining each link (plugins and built-ins alike)."""
     files: dict[str, str] = {}
-    for link in split_chain(canonical_component(spec)):
-        factory = DEFENSES.factory(parse_component(link).name)
+    for link in DefenseSpec.parse(spec).links:
+        factory = DEFENSES.factory(link.name)
         path = inspect.getsourcefile(factory)
         if path is not None:
             files[_shown_path(Path(path))] = _sha256(Path(path))

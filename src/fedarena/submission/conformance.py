@@ -2,7 +2,7 @@
 
 ``check_conformance("norm_trim.py:NormTrim")`` runs the checks of
 ``fedarena.submission.checks`` in order, each in a child process with a time
-and memory limit (``fedarena.scenarios.sandbox``): a defense that raises,
+and memory limit (``fedarena.sandbox.process``): a defense that raises,
 hangs, exhausts memory or kills its process fails the check with that reason
 and never takes the caller down. When the interface check fails, the others
 are not run: they would all fail the same way.
@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedarena.scenarios.cell_process import Limits
-from fedarena.scenarios.sandbox import run_limited
+from fedarena.sandbox.limits import Limits
+from fedarena.sandbox.process import preload_in_children, run_limited
 from fedarena.submission.checks import CHECKS, Verdict, run_check
+
+preload_in_children("fedarena.submission.checks")
 
 RUNTIME_BUDGET_S = 1.0
 CHECK_LIMITS = Limits(seconds=120.0, memory_mb=4096)

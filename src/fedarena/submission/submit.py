@@ -20,15 +20,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fedarena.components import spec_problem
+from fedarena.defenses import DefenseSpec
 from fedarena.errors import SpecError
 from fedarena.leaderboard.entry import entry_document, write_entry
-from fedarena.registry import parse_component, split_chain
-from fedarena.scenarios.cell import Cell, canonical_component, plugin_files
-from fedarena.scenarios.cell_process import Limits, Outcome
-from fedarena.scenarios.matrix import REFERENCE_DEFENSE, Matrix, component_problem
-from fedarena.scenarios.runner import DEFAULT_LIMITS, Counts, run_matrix
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import ResultStore
+from fedarena.matrix.cell import REFERENCE_DEFENSE, Cell
+from fedarena.matrix.file import Matrix
+from fedarena.matrix.runner import DEFAULT_LIMITS, Counts, run_matrix
+from fedarena.matrix.store import ResultStore
+from fedarena.sandbox.limits import Limits, Outcome
 from fedarena.submission.conformance import (
     CHECK_LIMITS,
     RUNTIME_BUDGET_S,
@@ -41,7 +41,7 @@ from fedarena.submission.conformance import (
 def entry_name(spec: str) -> str:
     """A file name for a spec's entry, from its last link: ``norm_clip > x.py:NormTrim(f=2)``
     -> ``normtrim-f-2``."""
-    component = parse_component(split_chain(spec)[-1])
+    component = DefenseSpec.parse(spec).links[-1]
     name = component.name.rpartition(":")[2]
     options = "-".join(f"{k}-{v}" for k, v in sorted(component.options.items()))
     return re.sub(r"[^a-z0-9]+", "-", f"{name}-{options}".lower()).strip("-") or "defense"
@@ -85,11 +85,11 @@ def submit(
     """Check ``spec``; if it conforms and ``entry_path`` is given, run its cells into ``out``
     and write the entry there. A spec the registry rejects by name or option is a
     ``SpecError`` before anything runs."""
-    spec = canonical_component(spec)
-    problem = component_problem("defense", spec)
+    problem = spec_problem("defense", spec)
     if problem is not None:
         raise SpecError(f"defense {spec!r}: {problem}")
-    for target in plugin_files(Scenario(defense=spec)):
+    spec = str(DefenseSpec.parse(spec))
+    for target in DefenseSpec.parse(spec).plugin_files:
         if not Path(target).is_file():
             raise SpecError(f"defense {spec!r}: file {target} does not exist")
     cells_matrix = submission_matrix(matrix, spec)

@@ -28,17 +28,20 @@ from typing import Any
 
 from fedarena import __version__
 from fedarena.errors import FedarenaError, SpecError
-from fedarena.scenarios.cell import COMPONENT_FIELDS, Cell, canonical_component
-from fedarena.scenarios.cell_process import Limits, Outcome
-from fedarena.scenarios.export import export
-from fedarena.scenarios.matrix import Matrix
-from fedarena.scenarios.sandbox import (
+from fedarena.matrix.cell import Cell
+from fedarena.matrix.export import export
+from fedarena.matrix.file import Matrix
+from fedarena.matrix.store import CellRecord, ResultStore, now
+from fedarena.sandbox.limits import Limits, Outcome, death_reason
+from fedarena.sandbox.process import (
     EXIT_GRACE_S,
-    death_reason,
+    preload_in_children,
     process_context,
     start_fork_server,
 )
-from fedarena.scenarios.store import CellRecord, ResultStore, now
+from fedarena.scenario.spec import COMPONENT_FIELDS
+
+preload_in_children("fedarena.matrix.worker")
 
 POLL_S = 0.5
 LOCK_NAME = ".lock"
@@ -93,7 +96,7 @@ class _Job:
 
 def _in_worker(*args: Any) -> None:
     # Imported here, where the fork server has already loaded it: the parent never needs it.
-    from fedarena.scenarios.worker import worker_main
+    from fedarena.matrix.worker import worker_main
 
     worker_main(*args)
 
@@ -262,11 +265,10 @@ def run_matrix(
     if problems and not skip_unknown:
         raise SpecError(next(iter(problems.values())))
     cells = matrix.cells(grids)
-    rejected = {canonical_component(spec): why for spec, why in problems.items()}
     skip = {}
     for cell in cells:
-        values = [getattr(cell.scenario, name) for name in COMPONENT_FIELDS]
-        reasons = [rejected[v] for v in values if v in rejected]
+        values = [str(getattr(cell.scenario, name)) for name in COMPONENT_FIELDS]
+        reasons = [problems[v] for v in values if v in problems]
         if reasons:
             skip[cell.key] = reasons[0]
     workers = workers or available_cores()

@@ -20,10 +20,11 @@ from torch.func import functional_call
 
 from fedarena.data.shoppers import Population
 from fedarena.engine.evaluation import Evaluator
-from fedarena.engine.local import LocalTraining, build_batches, training_examples, weighted_bce
-from fedarena.engine.vectorised import VectorisedTrainer
 from fedarena.metrics import ranking_metrics
 from fedarena.model import ItemTower, SharedLayout
+from fedarena.seeds import Stream, stream
+from fedarena.training.local import LocalTraining, build_batches, training_examples, weighted_bce
+from fedarena.training.vectorised import VectorisedTrainer
 
 LOCAL_CHUNK = 128
 CENTRALISED_EPOCHS = 2
@@ -38,7 +39,7 @@ def popularity(population: Population, shoppers: np.ndarray, seed: int) -> dict[
     for s in shoppers:
         items, labels = population.train_log(int(s))
         np.add.at(counts, items[labels > 0.5], 1.0)
-    tiebreak = np.random.default_rng([seed, 0x909]).permutation(n_items) / n_items
+    tiebreak = stream(seed, Stream.POPULARITY_TIEBREAK).permutation(n_items) / n_items
     score = torch.from_numpy(counts + 0.5 * tiebreak)
     selected = np.isin(population.test_shopper, shoppers)
     return ranking_metrics(
@@ -65,7 +66,7 @@ def local_only(
     bounds = np.searchsorted(population.test_shopper[order], [shoppers, shoppers + 1])
     for lo in range(0, len(shoppers), LOCAL_CHUNK):
         chunk = shoppers[lo : lo + LOCAL_CHUNK]
-        rngs = [np.random.default_rng([seed, 0x10C, int(s)]) for s in chunk]
+        rngs = [stream(seed, Stream.LOCAL_BASELINE, s) for s in chunk]
         datasets = [
             training_examples(*population.train_log(int(s)), n_items, local, r)
             for s, r in zip(chunk, rngs, strict=True)
@@ -104,7 +105,7 @@ def centralised(
     layout.load(tower, init)
     table = users.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([*tower.parameters(), table], lr=CENTRALISED_LR)
-    rng = np.random.default_rng([seed, 0xCE7])
+    rng = stream(seed, Stream.CENTRALISED)
     for _ in range(CENTRALISED_EPOCHS):
         examples = [
             training_examples(*population.train_log(int(s)), n_items, local, rng) for s in shoppers

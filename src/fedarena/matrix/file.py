@@ -1,6 +1,6 @@
 """Scenario files: a TOML matrix of scenarios, validated, expanded into cells.
 
-A file sets fields of ``fedarena.scenarios.spec.Scenario``; a list is an axis
+A file sets fields of ``fedarena.scenario.spec.Scenario``; a list is an axis
 and the cells are the cross product of the axes::
 
     description = "card matrix"
@@ -26,38 +26,20 @@ import itertools
 import re
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fedarena.components import parse_spec, spec_problem
 from fedarena.errors import FedarenaError, SpecError
-from fedarena.registry import Registry, accepted_options, parse_component, split_chain
-from fedarena.scenarios.cell import (
-    COMPONENT_FIELDS,
-    Cell,
-    canonical_component,
-    canonical_scenario,
-)
-from fedarena.scenarios.spec import Scenario
+from fedarena.matrix.cell import Cell, is_reference, with_twins
+from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
 
-FIELD_TYPES = {f.name: str(f.type) for f in fields(Scenario)}
+# In a file, a component spec is a string.
+FIELD_TYPES = {
+    f.name: "str" if f.name in COMPONENT_FIELDS else str(f.type) for f in fields(Scenario)
+}
 TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
-REFERENCE_ATTACK = "none"
-REFERENCE_DEFENSE = "fedavg"
-
-
-def _registries() -> dict[str, Registry[Any]]:
-    from fedarena.attacks import ATTACKS
-    from fedarena.compression import COMPRESSORS
-    from fedarena.defenses import DEFENSES
-    from fedarena.strategies import STRATEGIES
-
-    return {
-        "attack": ATTACKS,
-        "defense": DEFENSES,
-        "strategy": STRATEGIES,
-        "compression": COMPRESSORS,
-    }
 
 
 def _type_ok(value: Any, kind: str) -> bool:
@@ -79,35 +61,6 @@ class Grid:
             Scenario.from_dict(dict(zip(names, values, strict=True)))
             for values in itertools.product(*(self.axes[n] for n in names))
         ]
-
-
-def component_problem(field: str, spec: str) -> str | None:
-    """Why a registry would reject this component spec by name or option, else ``None``.
-
-    Only registered names are looked up: ``module:Class`` and ``file.py:Class``
-    plugins are imported in the worker that runs the cell, never here.
-    """
-    registry = _registries()[field]
-    for step in split_chain(spec) if field == "defense" else [spec]:
-        try:
-            component = parse_component(step)
-        except SpecError as err:
-            return str(err)
-        if ":" in component.name:
-            continue
-        if component.name not in registry.names():
-            return (
-                f"unknown {registry.kind} {component.name!r}; known: {', '.join(registry.names())}"
-                " (or give module:Class / path/file.py:Class)"
-            )
-        allowed = accepted_options(registry.factory(component.name))
-        unknown = sorted(set(component.options) - set(allowed))
-        if unknown:
-            return (
-                f"{registry.kind} {component.name!r} takes no option {', '.join(unknown)}; "
-                f"its options: {', '.join(allowed) or 'none'}"
-            )
-    return None
 
 
 @dataclass(frozen=True)
@@ -139,43 +92,25 @@ class Matrix:
         references: dict[str, Cell] = {}
         for grid in self._selected(grids):
             for scenario in grid.scenarios():
-                for cell in _with_references(scenario, fixed_baselines=explicit[grid.name]):
-                    is_reference = _is_reference(cell.scenario)
-                    target = references if is_reference else ordered
+                for cell in with_twins(scenario, fixed_baselines=explicit[grid.name]):
+                    target = references if is_reference(cell.scenario) else ordered
                     target.setdefault(cell.key, cell)
         ordered = {k: v for k, v in ordered.items() if k not in references}
         return [*references.values(), *ordered.values()]
 
     def problems(self, grids: Sequence[str] | None = None) -> dict[str, str]:
-        """Component specs the registries reject: ``{spec: "file:line: key = spec: why"}``."""
+        """Component specs the registries reject, by canonical text:
+        ``{spec: "file:line: key = spec: why"}``."""
         found = {}
         for grid in self._selected(grids):
             for name in COMPONENT_FIELDS:
                 for value in grid.axes.get(name, []):
-                    why = component_problem(name, value)
-                    if why is not None and value not in found:
+                    why = spec_problem(name, value)
+                    canonical = str(parse_spec(name, value))
+                    if why is not None and canonical not in found:
                         where = _location(self.path, self.text, name)
-                        found[value] = f"{where}: {name} = {value!r}: {why}"
+                        found[canonical] = f"{where}: {name} = {value!r}: {why}"
         return found
-
-
-def _is_reference(scenario: Scenario) -> bool:
-    return scenario.attack == REFERENCE_ATTACK and scenario.defense == REFERENCE_DEFENSE
-
-
-def _with_references(scenario: Scenario, fixed_baselines: bool) -> list[Cell]:
-    """The cell, its clean twin (attack none) and its reference (attack none, defense fedavg)."""
-    variants = [
-        scenario,
-        replace(scenario, attack=REFERENCE_ATTACK),
-        replace(scenario, attack=REFERENCE_ATTACK, defense=REFERENCE_DEFENSE),
-    ]
-    cells = []
-    for variant in map(canonical_scenario, variants):
-        if not fixed_baselines:
-            variant = replace(variant, baselines=_is_reference(variant))
-        cells.append(Cell.of(variant))
-    return cells
 
 
 def _location(path: Path, text: str, key: str) -> str:
@@ -202,7 +137,7 @@ def _axis(where: Callable[[str], str], key: str, value: Any) -> list[Any]:
     if key in COMPONENT_FIELDS:
         for v in values:
             try:
-                canonical_component(v)
+                parse_spec(key, v)
             except SpecError as err:
                 raise SpecError(f"{where(key)}: {key}: {err}") from None
     duplicates = sorted({repr(v) for v in values if values.count(v) > 1})

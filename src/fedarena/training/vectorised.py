@@ -18,7 +18,7 @@ Two exact savings keep it fast:
 
 The optimiser steps are multi-tensor (``torch._foreach_*``) versions of
 ``torch.optim``'s SGD and Adam. Results equal the sequential reference
-(``fedarena.engine.sequential``) up to float rounding; the engine tests check it.
+(``fedarena.training.sequential``) up to float rounding; the engine tests check it.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, vmap
 
-from fedarena.engine.local import (
+from fedarena.model import ItemTower, SharedLayout
+from fedarena.training.local import (
     LocalBatches,
     LocalResult,
     LocalTraining,
     proximal_term,
     weighted_bce,
 )
-from fedarena.model import ItemTower, SharedLayout
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8

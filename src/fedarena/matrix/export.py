@@ -12,33 +12,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from fedarena import __version__
 from fedarena.errors import FedarenaError
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import CellRecord, finite, now
+from fedarena.io import json_text, write_text_atomic
+from fedarena.matrix.store import CellRecord, finite, now
+from fedarena.scenario.spec import Scenario
 
 CELLS_SCHEMA = "fedarena.cells/1"
 FIRST_METRICS = ("ndcg@10", "hr@10", "auc", "er@10", "target_rank")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that ``path`` holds either the old or the whole new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a published file from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cells_json(records: list[CellRecord], sessions: list[dict[str, Any]]) -> str:
@@ -49,7 +34,7 @@ def cells_json(records: list[CellRecord], sessions: list[dict[str, Any]]) -> str
         "sessions": finite(sessions),
         "cells": [r.as_dict() for r in records],
     }
-    return json.dumps(document, indent=1, allow_nan=False) + "\n"
+    return json_text(document, indent=1)
 
 
 def read_cells(path: Path) -> tuple[list[CellRecord], list[dict[str, Any]]]:
@@ -97,5 +82,5 @@ def cells_csv(records: list[CellRecord]) -> str:
 
 def export(records: list[CellRecord], sessions: list[dict[str, Any]], folder: Path) -> None:
     """Write ``cells.json`` and ``cells.csv`` into ``folder``."""
-    write_atomic(folder / "cells.json", cells_json(records, sessions))
-    write_atomic(folder / "cells.csv", cells_csv(records))
+    write_text_atomic(folder / "cells.json", cells_json(records, sessions))
+    write_text_atomic(folder / "cells.csv", cells_csv(records))

@@ -4,7 +4,7 @@ Every write is a single ``BEGIN IMMEDIATE ... COMMIT`` in write-ahead-log mode
 with ``synchronous = FULL``: a process killed at any instant (``kill -9``)
 leaves the database holding every committed cell and nothing half-written,
 and the next run skips the cells already done. A row is keyed by the cell's
-content key (``fedarena.scenarios.cell``); a rerun of a failed or skipped cell
+content key (``fedarena.matrix.cell``); a rerun of a failed or skipped cell
 replaces its row.
 
 Tables: ``cells`` (status, spec, final and per-round metrics, timings, the

@@ -2,7 +2,7 @@
 
 A fedarena scenario is a pure function of its spec and seed: the catalog, the
 shoppers, which of them are malicious, the initial model and the components.
-The in-process engine builds them once (``fedarena.scenarios.run``); in a
+The in-process engine builds them once (``fedarena.scenario.run``); in a
 Flower federation the ServerApp and every ClientApp process rebuild the same
 ``World`` from the scenario they receive, so that shopper ``s`` holds the same
 purchase log and the same initial private embedding wherever it runs.
@@ -29,18 +29,24 @@ from fedarena.data.amazon import load_amazon
 from fedarena.data.builtin import generate_catalog
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population, PopulationConfig, simulate_population
-from fedarena.defenses import Defense, create_defense
+from fedarena.defenses import (
+    AccountingSetting,
+    ClientSide,
+    Defense,
+    PrivacyAccounting,
+    UsesRootSet,
+    create_defense,
+)
 from fedarena.engine.evaluation import Evaluator
-from fedarena.engine.federation import Federation, Trainer
-from fedarena.engine.local import LocalTraining
-from fedarena.engine.sequential import SequentialTrainer
-from fedarena.engine.vectorised import VectorisedTrainer
+from fedarena.engine.federation import ClientData, Federation
 from fedarena.errors import SpecError
 from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
-from fedarena.scenarios.spec import Scenario
+from fedarena.scenario.spec import Scenario
+from fedarena.seeds import ROOT_SEED_OFFSET, Stream, stream
 from fedarena.strategies import STRATEGIES, Strategy
-
-ROOT_SEED_OFFSET = 10_007
+from fedarena.training.local import LocalTraining, Trainer
+from fedarena.training.sequential import SequentialTrainer
+from fedarena.training.vectorised import VectorisedTrainer
 
 
 def load_catalog(scenario: Scenario) -> Catalog:
@@ -49,7 +55,7 @@ def load_catalog(scenario: Scenario) -> Catalog:
         return generate_catalog(scenario.items, seed=0)
     catalog, _ = load_amazon(Path(scenario.catalog))
     if len(catalog) > scenario.items:
-        rng = np.random.default_rng([scenario.seed, 0xCA7])
+        rng = stream(scenario.seed, Stream.CATALOG_SAMPLE)
         catalog = catalog.take(np.sort(rng.choice(len(catalog), scenario.items, replace=False)))
     return catalog
 
@@ -96,9 +102,15 @@ class World:
         """
         kind = SequentialTrainer if self.scenario.engine == "sequential" else VectorisedTrainer
         trainer: Trainer = kind(self.tower, self.layout)
-        if hasattr(self.defense, "client_trainer"):
+        if isinstance(self.defense, ClientSide):
             trainer = self.defense.client_trainer(self.tower, self.layout, trainer)
         return trainer
+
+    def client_data(self) -> ClientData:
+        """What each client trains on, drawn as every engine draws it."""
+        return ClientData(
+            self.population, self.malicious, self.attack, self.n_items, self.scenario.seed
+        )
 
     def evaluator(self) -> Evaluator:
         """The benchmark's scorer over the benign shoppers' held-out purchases."""
@@ -126,6 +138,13 @@ class World:
             seed=self.scenario.seed,
             compressor=self.compressor,
             root=self.root,
+            accountant=(
+                self.defense.accountant(
+                    AccountingSetting(self.population, self.local, self.scenario.clients_per_round)
+                )
+                if isinstance(self.defense, PrivacyAccounting)
+                else None
+            ),
         )
 
 
@@ -142,7 +161,7 @@ def build_world(scenario: Scenario) -> World:
     defense = create_defense(scenario.defense, **context, seed=scenario.seed)
     strategy = STRATEGIES.create(scenario.strategy, **context, seed=scenario.seed)
     compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
-    rng = np.random.default_rng([scenario.seed, 0xA77])
+    rng = stream(scenario.seed, Stream.ENROLMENT)
     population, malicious_ids = attack.enrol(population, catalog, n_malicious, rng)
     if scenario.clients_per_round > len(population):
         raise SpecError(
@@ -151,7 +170,7 @@ def build_world(scenario: Scenario) -> World:
         )
     malicious = np.zeros(len(population), dtype=bool)
     malicious[malicious_ids] = True
-    root_shoppers = int(getattr(defense, "root_shoppers", 0))
+    root_shoppers = defense.root_shoppers if isinstance(defense, UsesRootSet) else 0
     root = (
         simulate_population(
             catalog,

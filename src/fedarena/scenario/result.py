@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from fedarena import __version__, baselines
+from fedarena import __version__
 from fedarena.data.noniid import noniid_stats
+from fedarena.engine import baselines
 from fedarena.engine.federation import Federation, RoundRecord
-from fedarena.scenarios.world import World
+from fedarena.scenario.world import World
 
 SCHEMA = "fedarena.run/1"
 LOCAL_ONLY_EPOCHS = 10
@@ -82,8 +83,8 @@ def run_document(world: World, federation: Federation, clock: Clock) -> dict[str
     final = dict(history[-1].metrics)
     final |= detection(history)
     final["bytes_per_client_per_round"] = float(np.mean([r.bytes_per_client for r in history]))
-    if hasattr(world.defense, "privacy"):
-        final |= world.defense.privacy(federation)
+    if federation.accountant is not None:
+        final |= federation.accountant.spent()
     end = time.perf_counter()
     attack = world.attack
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -142,6 +143,15 @@ class LocalResult:
     shared: Tensor
     users: Tensor
     loss: Tensor
+
+
+class Trainer(Protocol):
+    """What every trainer does (vectorised, sequential, DP-SGD): one round of local training of
+    the clients whose batches are given, from the same global parameters."""
+
+    def train(
+        self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
+    ) -> LocalResult: ...
 
 
 def weighted_bce(scores: Tensor, labels: Tensor, weight: Tensor) -> Tensor:

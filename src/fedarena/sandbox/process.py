@@ -1,13 +1,15 @@
 """Run code that may misbehave (a cell, a submitted defense) in a child process with limits.
 
-Children are forked from a ``forkserver`` that has imported torch and every
-registered component once (``fedarena.scenarios.worker``), so a child starts in
-milliseconds and inherits no thread of the parent. A child caps its address
-space, writes no core file, uses one torch thread and dies with its parent
-(``worker.apply_limits``). The parent waits at most the time limit, then kills
-it; a child that dies without reporting is described by its signal or status.
+Children are forked from a ``forkserver`` that has imported torch and the
+child-side code of its callers once (``preload_in_children``), so a child
+starts in milliseconds and inherits no thread of the parent. A child caps its
+address space, writes no core file, uses one torch thread and dies with its
+parent (``fedarena.sandbox.child.apply_limits``). The parent waits at most the
+time limit, then kills it; a child that dies without reporting is described
+by its signal or status.
 
-The matrix runner starts many such children at once (``runner.MatrixRunner``);
+The matrix runner starts many such children at once
+(``fedarena.matrix.runner.MatrixRunner``);
 ``run_limited`` runs one call and waits for it, as the conformance checks of a
 submitted defense do.
 """
@@ -17,23 +19,32 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import signal
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from fedarena.scenarios.cell_process import Limits, Outcome
+from fedarena.sandbox.limits import Limits, Outcome, death_reason
 
 EXIT_GRACE_S = 5.0
-WORKER_MODULE = "fedarena.scenarios.worker"
-_OUT_OF_MEMORY = ("can't allocate memory", "DefaultCPUAllocator", "std::bad_alloc")
+_PRELOAD = ["fedarena.sandbox.child"]
+
+
+def preload_in_children(module: str) -> None:
+    """Have the fork server import ``module`` (its callers' child-side code) before it forks.
+
+    Called at import time by the modules that run children (the matrix runner,
+    the conformance checks), so the fork server, started later, imports torch
+    and their code once instead of once per child.
+    """
+    if module not in _PRELOAD:
+        _PRELOAD.append(module)
 
 
 def process_context() -> multiprocessing.context.ForkServerContext:
-    """The fork server context; the server imports the worker module (torch, components)."""
+    """The fork server context, preloading every module registered with ``preload_in_children``."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([WORKER_MODULE])
+    context.set_forkserver_preload(list(_PRELOAD))
     return context
 
 
@@ -41,26 +52,6 @@ def start_fork_server() -> None:
     """Start the fork server now, so that its imports overlap the parent's own."""
     process_context()
     multiprocessing.forkserver.ensure_running()
-
-
-def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-
-
-def out_of_memory(err: BaseException) -> bool:
-    """Whether an error is an allocation refused (by the address-space limit, usually)."""
-    return isinstance(err, MemoryError) or any(s in str(err) for s in _OUT_OF_MEMORY)
-
-
-def death_reason(exitcode: int | None) -> str:
-    """Why a child that sent nothing ended: the signal that killed it, or its exit status."""
-    if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name
-        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
-        return f"the worker process was killed by {name}{hint} before reporting"
-    return f"the worker process exited with status {exitcode} before reporting"
 
 
 def _in_sandbox(
@@ -71,7 +62,7 @@ def _in_sandbox(
     cwd: str,
 ) -> None:
     # Imported here, where the fork server has already loaded it: the parent never needs it.
-    from fedarena.scenarios.worker import apply_limits, failed
+    from fedarena.sandbox.child import apply_limits, failed
 
     os.chdir(cwd)  # plugin paths are relative to where the parent was started
     apply_limits(limits)

@@ -35,12 +35,12 @@ import numpy as np
 
 from fedarena import __version__
 from fedarena.errors import FedarenaError
+from fedarena.io import write_json_atomic
 from fedarena.leaderboard.entry import read_json
 from fedarena.leaderboard.manifest import environment
-from fedarena.scenarios.cell import Cell
-from fedarena.scenarios.export import write_atomic
-from fedarena.scenarios.spec import Scenario
-from fedarena.scenarios.store import CellRecord, finite
+from fedarena.matrix.cell import Cell
+from fedarena.matrix.store import CellRecord, finite
+from fedarena.scenario.spec import Scenario
 
 BASELINE_SCHEMA = "fedarena.baseline/1"
 METRICS = ("ndcg@10", "hr@10", "auc", "er@10", "epsilon")
@@ -152,7 +152,7 @@ def _sha256(text: str) -> str:
 
 def write_baseline(path: Path, baseline: dict[str, Any]) -> None:
     try:
-        write_atomic(path, json.dumps(baseline, indent=1, allow_nan=False) + "\n")
+        write_json_atomic(path, baseline, indent=1)
     except OSError as err:
         raise FedarenaError(f"--baseline: cannot write {path}: {err.strerror}") from None
 

@@ -12,14 +12,14 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from fedarena.engine.local import (
+from fedarena.model import ItemTower, SharedLayout
+from fedarena.training.local import (
     LocalBatches,
     LocalResult,
     LocalTraining,
     proximal_term,
     weighted_bce,
 )
-from fedarena.model import ItemTower, SharedLayout
 
 
 class SequentialTrainer:

@@ -32,9 +32,9 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
-from fedarena.engine.local import LocalBatches, LocalResult, LocalTraining
-from fedarena.engine.vectorised import local_step
 from fedarena.model import ItemTower, SharedLayout
+from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
+from fedarena.training.vectorised import local_step
 
 # Tables an example reads one row of, and the per-item buffer that picks the row
 # (None: the item id itself).

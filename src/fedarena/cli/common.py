@@ -1,0 +1,176 @@
+"""What several commands share: the cell flags, the scenario-file option, output checks and the
+matrix progress display."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fedarena.errors import FedarenaError
+from fedarena.sandbox.limits import Limits
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from fedarena.matrix.cell import Cell
+    from fedarena.matrix.runner import Counts
+    from fedarena.sandbox.limits import Outcome
+
+DEFAULT_SCENARIO_FILE = Path("scenarios/smoke.toml")
+
+
+class Deprecated(argparse.Action):
+    """An old spelling of an option: stores the value where the new one does and says so."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option=None):
+        if values is None:  # an absent optional positional: nothing was said
+            return
+        old = option or self.metavar or self.dest
+        print(
+            f"fedarena: {old} is deprecated and will be removed in the next release; "
+            f"use {self.new}",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_scenario_file(parser: argparse.ArgumentParser, default: Path | None) -> None:
+    """``--scenario FILE``, the one name every command gives a scenario file."""
+    shown = f" (default: {default})" if default else ""
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help=f"scenario file, e.g. scenarios/smoke.toml{shown}",
+    )
+
+
+def scenario_file(args: argparse.Namespace) -> Path:
+    """The scenario file the command was given, or a one-line error when none was."""
+    if args.scenario is None:
+        raise FedarenaError("no scenario file: give --scenario FILE, e.g. scenarios/smoke.toml")
+    return args.scenario
+
+
+def add_cell_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every command that runs matrix cells takes: workers, grids and limits."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel cells (default: one per core)",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this [[grid]] (repeatable; default: every grid)",
+    )
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=Limits.seconds,
+        metavar="S",
+        help=f"wall-clock seconds per cell (default: {Limits.seconds:g})",
+    )
+    parser.add_argument(
+        "--cell-memory",
+        type=int,
+        default=Limits.memory_mb,
+        metavar="MIB",
+        help=f"address space per cell in MiB (default: {Limits.memory_mb})",
+    )
+
+
+def limits(seconds: float, memory_mb: int) -> Limits:
+    """The cell limits of the flags, or a one-line error naming the bad one."""
+    try:
+        return Limits(seconds=seconds, memory_mb=memory_mb)
+    except ValueError as err:
+        raise FedarenaError(str(err)) from None
+
+
+def check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 1:
+        raise FedarenaError(f"--workers must be >= 1, got {workers}")
+
+
+def check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written before spending time on a run."""
+    if path.is_dir():
+        raise FedarenaError(f"--out: {path} is a folder, expected a file name")
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise FedarenaError(f"--out: {folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK):
+                raise FedarenaError(f"--out: folder {folder} is not writable")
+            return
+
+
+class MatrixProgress:
+    """Rich progress for a matrix: a bar with done, failed, skipped, remaining and the ETA."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "done {task.fields[done]}  [red]failed {task.fields[failed]}[/]  "
+                "skipped {task.fields[skipped]}  remaining {task.fields[remaining]}"
+            ),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+        )
+        self.task = self.progress.add_task("matrix", total=None, start=False, **self._fields(None))
+        self.started = False
+
+    @staticmethod
+    def _fields(counts: Counts | None) -> dict[str, int]:
+        keys = ("done", "failed", "skipped", "remaining")
+        return {k: 0 for k in keys} if counts is None else {k: counts.as_dict()[k] for k in keys}
+
+    def start(self, counts: Counts) -> None:
+        self.started = True
+        self.progress.start()
+        self.progress.update(
+            self.task,
+            total=counts.total,
+            completed=counts.resumed,
+            **self._fields(counts),
+        )
+        self.progress.start_task(self.task)
+
+    def stop(self) -> None:
+        """End the display if it was started (a display never started prints nothing)."""
+        if self.started:
+            self.progress.stop()
+
+    def cell(self, cell: Cell, outcome: Outcome, counts: Counts) -> None:
+        if outcome.status == "failed":
+            self.progress.console.print(f"[red]failed[/] {cell.label}: {outcome.reason}")
+        self.progress.update(self.task, advance=1, **self._fields(counts))

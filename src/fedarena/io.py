@@ -1,0 +1,41 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of it.
+
+Every file fedarena writes for a user (a run's ``--out``, the cells export,
+the leaderboard, entries, the CI baseline) goes through ``write_text_atomic``,
+so all of them get the same guarantee and the same permissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PUBLISHED_MODE = 0o644  # mkstemp's 0600 would hide a published file from other users
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that ``path`` holds either the old or the whole new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, PUBLISHED_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def json_text(document: Any, indent: int = 2, allow_nan: bool = False) -> str:
+    """``document`` as JSON text with a final newline; NaN and Inf are refused unless
+    ``allow_nan`` (a run document keeps a NaN loss as JSON's non-standard ``NaN``)."""
+    return json.dumps(document, indent=indent, allow_nan=allow_nan) + "\n"
+
+
+def write_json_atomic(path: Path, document: Any, indent: int = 2, allow_nan: bool = False) -> None:
+    """``write_text_atomic`` of ``json_text(document, indent, allow_nan)``."""
+    write_text_atomic(path, json_text(document, indent, allow_nan))

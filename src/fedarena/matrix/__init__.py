@@ -1,0 +1,1 @@
+"""Many runs: scenario files, cells and their keys, the worker, the runner, the store and export."""

@@ -1,0 +1,1 @@
+"""Limited child processes for code that may misbehave: matrix cells and submitted defenses."""

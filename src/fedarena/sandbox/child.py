@@ -1,0 +1,45 @@
+"""Inside a limited child process: the limits it sets on itself and how it reports a failure.
+
+A child caps its address space (``RLIMIT_AS``), writes no core file, trains
+with one torch thread, and asks the kernel to kill it when its parent (the
+fork server, which exits with the process that started it) dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import resource
+import signal
+import traceback
+
+import torch
+
+from fedarena.sandbox.limits import Limits, Outcome, one_line, out_of_memory
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (no orphaned children)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent kills children it outlives
+        return
+
+
+def apply_limits(limits: Limits) -> None:
+    """Called first in a child: memory cap, no core dumps, one thread, die with the parent."""
+    cap = limits.memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _die_with_parent()
+    torch.set_num_threads(1)
+
+
+def failed(err: Exception, limits: Limits, wall_s: float) -> Outcome:
+    """The ``failed`` outcome of an exception being handled: its one line (the memory limit
+    named when the error is an allocation failure) and its traceback."""
+    reason = one_line(err)
+    if out_of_memory(err):
+        reason = f"memory limit of {limits.memory_mb} MiB exceeded ({reason})"
+    return Outcome("failed", wall_s, reason=reason, traceback=traceback.format_exc())

@@ -1,0 +1,190 @@
+"""A scenario: everything that determines one run's numbers, validated where it is set.
+
+Each field carries its one-line help (and choices where it has them) as
+dataclass metadata, from which the CLI builds ``fedarena run``'s flags and the
+scenario-file reader its checks: a field added here is a flag and a file key
+with no other edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from fedarena.defenses.chain import DefenseSpec
+from fedarena.errors import SpecError
+from fedarena.registry import ComponentSpec
+from fedarena.training.local import OPTIMIZERS, LocalTraining
+
+IN_PROCESS_ENGINES = ("vectorised", "sequential")
+COMPONENT_FIELDS = ("attack", "defense", "strategy", "compression")
+_SPEC_TYPES: dict[str, type[ComponentSpec] | type[DefenseSpec]] = {
+    "ComponentSpec": ComponentSpec,
+    "DefenseSpec": DefenseSpec,
+}
+_PLAIN_TYPES: dict[str, Any] = {"int": int, "float": (int, float), "str": str, "bool": bool}
+
+
+@cache
+def engine_names() -> tuple[str, ...]:
+    """The in-process engines and those installed as ``fedarena.engines`` entry points."""
+    installed = sorted(point.name for point in entry_points(group="fedarena.engines"))
+    return (*IN_PROCESS_ENGINES, *(n for n in installed if n not in IN_PROCESS_ENGINES))
+
+
+def _help(text: str, **more: Any) -> dict[str, Any]:
+    """A field's metadata: its one-line help and, where it has them, its ``choices``."""
+    return {"help": text, **more}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One cell of a matrix: catalog + population + model + attack + defense + strategy + seed.
+
+    ``attack``, ``defense``, ``strategy`` and ``compression`` are component
+    specs, given as text such as ``trimmed_mean(beta=0.1)`` and parsed here
+    once (a defense may be a chain, ``norm_clip(max_norm=1) > krum``);
+    ``to_dict`` writes them back as their canonical text. ``catalog`` is
+    ``builtin`` or a path to an Amazon CSV file or folder. ``engine``:
+    ``vectorised`` (default) or ``sequential`` run in-process; ``flower`` runs
+    the scenario as a Flower federation in Flower's simulation runtime
+    (``fedarena.flower``), its clients training with the vectorised trainer.
+    """
+
+    seed: int = field(default=0, metadata=_help("random seed: same seed, same numbers"))
+    rounds: int = field(default=30, metadata=_help("federated rounds"))
+    clients_per_round: int = field(default=50, metadata=_help("shoppers sampled per round"))
+    shoppers: int = field(default=500, metadata=_help("shoppers simulated"))
+    alpha: float = field(
+        default=0.3,
+        metadata=_help("Dirichlet concentration of category affinities (small = more non-IID)"),
+    )
+    catalog: str = field(
+        default="builtin",
+        metadata=_help("'builtin' or a path to an Amazon 2023 CSV file or folder"),
+    )
+    items: int = field(
+        default=2000,
+        metadata=_help("catalog size (built-in) or items sampled from an Amazon catalog"),
+    )
+    dim: int = field(default=16, metadata=_help("embedding dimension"))
+    engine: str = field(
+        default="vectorised",
+        metadata=_help(
+            "vectorised or sequential (in-process), or flower (a Flower federation in Flower's "
+            "simulation runtime; FLWR_LOG_LEVEL=INFO shows Flower's own logs)",
+            choices=engine_names,
+        ),
+    )
+    attack: ComponentSpec = field(
+        default=ComponentSpec("none"), metadata=_help("attack spec, e.g. label_flip")
+    )
+    malicious_fraction: float = field(
+        default=0.0, metadata=_help("share of shoppers that are malicious, in [0, 0.5)")
+    )
+    defense: DefenseSpec = field(
+        default=DefenseSpec((ComponentSpec("fedavg"),)),
+        metadata=_help("defense spec, e.g. 'norm_clip(max_norm=2) > krum'"),
+    )
+    strategy: ComponentSpec = field(
+        default=ComponentSpec("fedavg"),
+        metadata=_help("strategy spec, e.g. 'fedavg_plus(server_opt=adam)'"),
+    )
+    compression: ComponentSpec = field(
+        default=ComponentSpec("none"),
+        metadata=_help("update compression spec, e.g. 'topk(ratio=0.1)'"),
+    )
+    local_epochs: int = field(default=3, metadata=_help("local epochs per round"))
+    batch_size: int = field(default=64, metadata=_help("local minibatch size"))
+    local_lr: float = field(default=0.05, metadata=_help("local learning rate"))
+    local_optimizer: str = field(
+        default="adam", metadata=_help("local optimiser", choices=lambda: OPTIMIZERS)
+    )
+    negatives_per_positive: int = field(
+        default=4, metadata=_help("uniformly drawn negative items per purchase in local training")
+    )
+    eval_every: int = field(
+        default=1, metadata=_help("evaluate every N rounds (and after the last)")
+    )
+    baselines: bool = field(
+        default=True, metadata=_help("also compute the popularity, local and centralised baselines")
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type)
+            if kind in _SPEC_TYPES:
+                if not isinstance(value, str | _SPEC_TYPES[kind]):
+                    raise SpecError(f"{f.name} must be a component spec, got {value!r}")
+                object.__setattr__(self, f.name, _SPEC_TYPES[kind].parse(value))
+                continue
+            expected = _PLAIN_TYPES[kind]
+            if (isinstance(value, bool) and kind != "bool") or not isinstance(value, expected):
+                raise SpecError(f"{f.name} must be of type {f.type}, got {value!r}")
+            if kind == "float":  # one spelling of each value: 0 and 0.0 are the same cell
+                object.__setattr__(self, f.name, float(value))
+        positive = ("rounds", "clients_per_round", "shoppers", "items", "dim", "eval_every")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SpecError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not self.alpha > 0:
+            raise SpecError(f"alpha must be > 0, got {self.alpha}")
+        if self.clients_per_round > self.shoppers:
+            raise SpecError(
+                f"clients_per_round ({self.clients_per_round}) exceeds shoppers ({self.shoppers})"
+            )
+        if not 0 <= self.malicious_fraction < 0.5:
+            raise SpecError(
+                f"malicious_fraction must be in [0, 0.5), got {self.malicious_fraction}"
+            )
+        if self.engine not in engine_names():
+            raise SpecError(
+                f"engine must be one of {', '.join(engine_names())}, got {self.engine!r}"
+            )
+        if self.local_optimizer not in OPTIMIZERS:
+            raise SpecError(
+                f"local_optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                f"got {self.local_optimizer!r}"
+            )
+        self.local_training()
+
+    def local_training(self) -> LocalTraining:
+        """The local-training options this scenario gives every client."""
+        return LocalTraining(
+            epochs=self.local_epochs,
+            batch_size=self.batch_size,
+            lr=self.local_lr,
+            optimizer=self.local_optimizer,
+            negatives_per_positive=self.negatives_per_positive,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready values, component specs as their canonical text."""
+        return {
+            f.name: str(value) if f.name in COMPONENT_FIELDS else value
+            for f in fields(self)
+            for value in [getattr(self, f.name)]
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "scenario") -> Scenario:
+        """Build from a mapping; an unknown key is an error naming it and the allowed keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SpecError(
+                f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    @property
+    def plugin_files(self) -> list[str]:
+        """The ``path/to/file.py`` files the component specs import, in field order."""
+        files = []
+        for name in COMPONENT_FIELDS:
+            spec = getattr(self, name)
+            files += spec.plugin_files if isinstance(spec, DefenseSpec) else [spec.plugin_file]
+        return [f for f in files if f]

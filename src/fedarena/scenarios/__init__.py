@@ -1,1 +1,0 @@
-"""Scenario specs and single runs; scenario files, cells, the matrix runner, the results store."""

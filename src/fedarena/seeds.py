@@ -1,0 +1,40 @@
+"""Named random streams: every generator fedarena draws from, in one place.
+
+A generator is seeded by ``(scenario seed, stream, ids...)``, so what each
+purpose draws depends only on the seed and its own ids (round, client), never
+on what another purpose drew before it, nor on the engine or the order in
+which clients are processed. Their values are part of every published number:
+changing one changes results, so new purposes get new values and old ones stay.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class Stream(IntEnum):
+    """The purpose a generator serves; the ids that follow it are listed beside each."""
+
+    ROUND = 1  # (round): client sampling and the seed of the round's torch generator
+    CLIENT_DATA = 2  # (round, client): poisoning, negatives, batch order, DP-SGD noise seed
+    ROOT_UPDATE = 3  # (round): the server's training on its root set (FLTrust)
+    CLIENT_CRAFT = 4  # (round, client): a crafting attack's draws on a Flower client
+    SHOPPERS = 0x5B0  # (): the simulated population
+    CATALOG_SAMPLE = 0xCA7  # (): the items sampled from a large Amazon catalog
+    ENROLMENT = 0xA77  # (): which shoppers are malicious, Sybils' fake logs
+    EVALUATION = 0xE7A1  # (): evaluation negatives
+    TARGETS = 0x7A6E7  # (): a targeted attack's target items
+    QSGD = 0x0516D  # (round, client): QSGD's stochastic rounding
+    POPULARITY_TIEBREAK = 0x909  # (): ties in the popularity baseline
+    LOCAL_BASELINE = 0x10C  # (shopper): the local-only baseline's training
+    CENTRALISED = 0xCE7  # (): the centralised baseline's training
+
+
+ROOT_SEED_OFFSET = 10_007  # the root set's shoppers are simulated with seed + this offset
+
+
+def stream(seed: int, purpose: Stream, *ids: int) -> np.random.Generator:
+    """The numpy generator of ``purpose`` for ``seed`` and ``ids``."""
+    return np.random.default_rng([int(seed), int(purpose), *(int(i) for i in ids)])
