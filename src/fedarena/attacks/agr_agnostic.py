@@ -20,8 +20,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from fedarena.attacks.base import Attack, AttackContext, real, send
+from fedarena.attacks.base import Attack, AttackContext, send
 from fedarena.attacks.knowledge import check_knowledge, reference_updates, spread
+from fedarena.options import real
 
 PERTURBATIONS = ("unit_vec", "std", "sign")
 

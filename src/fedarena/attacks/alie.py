@@ -7,8 +7,9 @@ from statistics import NormalDist
 
 from torch import Tensor
 
-from fedarena.attacks.base import ATTACKS, Attack, AttackContext, real, send
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
 from fedarena.attacks.knowledge import check_knowledge, reference_updates, spread
+from fedarena.options import real
 
 
 def alie_z(n: int, f: int) -> float:

@@ -74,13 +74,6 @@ class Attack:
         return list(updates)
 
 
-def real(name: str, value: object) -> float:
-    """``value`` as a float if it is a number (not a bool), else a ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
 def send(updates: Tensor, malicious: Tensor, crafted: Tensor) -> list[Tensor]:
     """The sent list: honest rows as trained, malicious rows replaced by ``crafted``.
 

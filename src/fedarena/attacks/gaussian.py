@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fedarena.attacks.base import ATTACKS, Attack, AttackContext, real, send
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
+from fedarena.options import real
 
 
 @ATTACKS.register("gaussian")

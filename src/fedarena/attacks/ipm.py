@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fedarena.attacks.base import ATTACKS, Attack, AttackContext, real, send
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
 from fedarena.attacks.knowledge import check_knowledge, reference_updates
+from fedarena.options import real
 
 
 @ATTACKS.register("ipm")

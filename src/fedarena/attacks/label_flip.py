@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedarena.attacks.base import ATTACKS, Attack, real
+from fedarena.attacks.base import ATTACKS, Attack
+from fedarena.options import real
 
 
 def flip_labels(labels: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fedarena.attacks.base import ATTACKS, Attack, AttackContext, real, send
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
+from fedarena.options import real
 
 
 @ATTACKS.register("sign_flip")

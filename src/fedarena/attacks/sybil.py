@@ -9,10 +9,11 @@ from typing import Protocol
 import numpy as np
 from torch import Tensor
 
-from fedarena.attacks.base import ATTACKS, Attack, AttackContext, real, send
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
 from fedarena.attacks.targets import PromotionTargets, purchase_counts
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
+from fedarena.options import real
 
 Log = tuple[np.ndarray, np.ndarray]
 POPULAR_SHARE = 0.1

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Preaggregated, PreAggregator, RoundContext
-from fedarena.defenses.options import integer
+from fedarena.options import integer
 
 
 @DEFENSES.register("bucketing")

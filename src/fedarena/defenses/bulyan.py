@@ -10,8 +10,8 @@ from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.coordinatewise import as_update, median_of_sorted
 from fedarena.defenses.geometry import pairwise_sq_distances
 from fedarena.defenses.krum import krum_ranking
-from fedarena.defenses.options import assumed_malicious
 from fedarena.defenses.tolerance import Tolerant
+from fedarena.options import assumed_malicious
 
 
 def iterated_krum(distances: Tensor, f: int, theta: int) -> Tensor:

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.geometry import clip_factors, dots, row_norms
-from fedarena.defenses.options import integer, positive
+from fedarena.options import integer, positive
 
 
 @DEFENSES.register("centered_clipping")

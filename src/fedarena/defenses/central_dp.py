@@ -14,8 +14,8 @@ from fedarena.defenses.base import (
     RoundContext,
 )
 from fedarena.defenses.geometry import clip_factors, row_norms
-from fedarena.defenses.options import positive, probability
 from fedarena.defenses.privacy import rdp_epsilon
+from fedarena.options import positive, probability
 
 
 @DEFENSES.register("central_dp")

@@ -8,9 +8,9 @@ import numpy as np
 
 from fedarena.defenses.base import DEFENSES, AccountingSetting
 from fedarena.defenses.fedavg import FedAvg
-from fedarena.defenses.options import flag, positive, probability
 from fedarena.defenses.privacy import epsilon_from_rdp, rdp_per_step
 from fedarena.model import ItemTower, SharedLayout
+from fedarena.options import flag, positive, probability
 from fedarena.training.dp_sgd import DpSgdTrainer
 from fedarena.training.local import Trainer
 

@@ -13,7 +13,7 @@ from fedarena.defenses.geometry import (
     median,
     row_norms,
 )
-from fedarena.defenses.options import non_negative
+from fedarena.options import non_negative
 
 
 def majority_cluster(distances: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.geometry import dots, row_norms
-from fedarena.defenses.options import integer
+from fedarena.options import integer
 
 
 @DEFENSES.register("fltrust")

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext, weighted_mean
 from fedarena.defenses.geometry import cosine_similarities
-from fedarena.defenses.options import positive
+from fedarena.options import positive
 
 
 def foolsgold_weights(similarities: Tensor, kappa: float) -> Tensor:

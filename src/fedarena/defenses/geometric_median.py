@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext, weighted_mean
 from fedarena.defenses.geometry import gram
-from fedarena.defenses.options import integer, non_negative, positive
+from fedarena.options import integer, non_negative, positive
 
 
 @DEFENSES.register("geometric_median")

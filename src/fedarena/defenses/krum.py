@@ -8,8 +8,8 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext, weighted_mean
 from fedarena.defenses.geometry import pairwise_sq_distances
-from fedarena.defenses.options import assumed_malicious, integer
 from fedarena.defenses.tolerance import Tolerant
+from fedarena.options import assumed_malicious, integer
 
 
 def krum_scores(distances: Tensor, neighbours: int) -> Tensor:

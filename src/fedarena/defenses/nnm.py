@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Preaggregated, PreAggregator, RoundContext
 from fedarena.defenses.geometry import pairwise_sq_distances
-from fedarena.defenses.options import assumed_malicious
+from fedarena.options import assumed_malicious
 
 
 @DEFENSES.register("nnm")

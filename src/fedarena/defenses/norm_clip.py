@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, Preaggregated, PreAggregator, RoundContext
 from fedarena.defenses.geometry import clip_factors, median, row_norms, scale_rows
-from fedarena.defenses.options import is_number
+from fedarena.options import is_number
 
 ADAPTIVE = "median"
 

@@ -7,8 +7,8 @@ from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, RoundContext
 from fedarena.defenses.coordinatewise import CoordinateWise, as_update
-from fedarena.defenses.options import assumed_malicious, is_number
 from fedarena.defenses.tolerance import Tolerant
+from fedarena.options import assumed_malicious, is_number
 
 
 @DEFENSES.register("trimmed_mean")

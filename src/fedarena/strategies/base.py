@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -36,13 +35,6 @@ class Strategy(Protocol):
 def sample_uniform(n_available: int, n_per_round: int, rng: np.random.Generator) -> np.ndarray:
     """``n_per_round`` distinct clients, uniformly at random, in increasing id order."""
     return np.sort(rng.choice(n_available, size=n_per_round, replace=False))
-
-
-def real(name: str, value: object) -> float:
-    """``value`` as a float, or a ``ValueError`` saying that option ``name`` must be a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "fedarena.strategies", "fedarena.strategies")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from fedarena.strategies.base import STRATEGIES, real, sample_uniform
+from fedarena.options import real
+from fedarena.strategies.base import STRATEGIES, sample_uniform
 from fedarena.training.local import LocalTraining
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fedarena.strategies.base import STRATEGIES, real
+from fedarena.options import real
+from fedarena.strategies.base import STRATEGIES
 from fedarena.strategies.fedavg import FedAvg
 from fedarena.training.local import LocalTraining
 

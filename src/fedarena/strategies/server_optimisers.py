@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from fedarena.strategies.base import real
+from fedarena.options import real
 
 State = tuple[Tensor, ...]
 

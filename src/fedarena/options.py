@@ -1,16 +1,25 @@
-"""Checks of defense options, each raising one sentence that names the option.
+"""Checks of component options (attacks, defenses, strategies, compressors), each raising one
+sentence that names the option.
 
-The registry prefixes the defense's name: ``defense 'krum': f must be ...``.
+The registry prefixes the component's kind and name: ``defense 'krum': f must be ...``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
 def is_number(value: Any) -> bool:
     """An int or float, booleans excluded."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def real(option: str, value: Any) -> float:
+    """``value`` as a float if it is a number other than NaN (booleans excluded)."""
+    if not is_number(value) or math.isnan(value):
+        raise ValueError(f"{option} must be a number, got {value!r}")
+    return float(value)
 
 
 def positive(option: str, value: Any) -> float:
