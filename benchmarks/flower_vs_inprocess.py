@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from fedarena.flower.simulation import run_flower
+from fedarena.flower.simulation import simulate
 from fedarena.metrics import METRIC_KEYS
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
@@ -35,7 +35,7 @@ def measure(scenario: Scenario) -> tuple[list[tuple[str, str, str, str]], float]
     # Warm-up: first calls of torch's kernels would otherwise be charged to whichever runs first.
     run_scenario(replace(scenario, rounds=1), compare_clean=False)
     in_process = run_scenario(scenario, compare_clean=False)
-    flower = run_flower(scenario, compare_clean=False)
+    flower = simulate(scenario)
     a, b = in_process["timings"], flower["timings"]
     rows = [
         (

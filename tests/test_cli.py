@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fedarena.cli import main
+from tiny import TINY, flags
 
-SMALL = [
-    "--rounds",
-    "3",
-    "--shoppers",
-    "60",
-    "--clients-per-round",
-    "10",
-    "--items",
-    "300",
-    "--dim",
-    "8",
-    "--quiet",
-]
+SMALL = [*flags(replace(TINY, rounds=3, local_epochs=3, baselines=True)), "--quiet"]
 
 
 def _run(tmp_path, name, *extra):
@@ -106,3 +96,44 @@ def test_a_failed_write_keeps_the_result(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     saved = err.rsplit("saved in ", 1)[1].strip()
     assert json.loads(Path(saved).read_text())["schema"] == "fedarena.run/1"
+
+
+def test_every_component_takes_its_options_as_flags(tmp_path):
+    out = tmp_path / "r.json"
+    args = ["run", *flags(TINY), "--quiet", "--out", str(out)]
+    args += ["--defense", "norm_clip > trimmed_mean", "--defense-opt", "beta=0.2"]
+    args += ["--compression", "topk", "--compression-opt", "ratio=0.5"]
+    args += ["--strategy", "fedavg", "--strategy-opt", "server_lr=0.5"]
+    args += ["--attack", "gaussian", "--attack-opt", "std=2", "--malicious-fraction", "0.1"]
+    assert main(args) == 0
+    spec = json.loads(out.read_text())["spec"]
+    # A chain's options go to its last link, the aggregator.
+    assert spec["defense"] == "norm_clip > trimmed_mean(beta=0.2)"
+    assert spec["compression"] == "topk(ratio=0.5)"
+    assert spec["strategy"] == "fedavg(server_lr=0.5)"
+    assert spec["attack"] == "gaussian(std=2)"
+
+
+def test_every_scenario_field_is_a_run_flag():
+    from dataclasses import fields
+
+    from fedarena.cli import build_parser
+    from fedarena.scenario.spec import Scenario
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    options = {o for action in run._actions for o in action.option_strings}
+    for f in fields(Scenario):
+        assert "--" + f.name.replace("_", "-") in options, f.name
+    assert {"--defense-opt", "--compression-opt", "--no-baselines"} <= options
+
+
+def test_old_spellings_of_the_scenario_file_still_work_and_say_so(tmp_path, capsys):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("rounds = 1\nshoppers = 40\nitems = 300\ndim = 4\nclients_per_round = 4\n")
+    out = tmp_path / "o"
+    assert main(["matrix", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "FILE is deprecated" in capsys.readouterr().err
+    assert main(["matrix", "--scenario", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(["submit", "median", "--matrix", str(scenario), "--checks-only"]) == 0
+    assert "--matrix is deprecated" in capsys.readouterr().err

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from fedarena.attacks import ATTACKS
 from fedarena.cli import main
+from tiny import TINY, flags
 
-SMALL = ["--rounds", "2", "--shoppers", "60", "--clients-per-round", "10", "--items", "300"]
-SMALL += ["--dim", "8", "--quiet", "--no-baselines"]
+SMALL = [*flags(replace(TINY, local_epochs=3)), "--quiet"]
 
 
 def _error(capsys, *args) -> str:

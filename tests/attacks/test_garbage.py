@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torch
 from fedarena.attacks.garbage import MESSAGES, Garbage
 from fedarena.engine.guard import screen
 from fedarena.scenario.run import run_scenario
-from fedarena.scenario.spec import Scenario
+from tiny import TINY
 
 
 @pytest.mark.parametrize("kind", list(MESSAGES))
@@ -46,16 +47,7 @@ def test_unknown_kind_is_refused():
 
 
 def test_a_whole_run_with_20_percent_garbage_completes_with_finite_metrics():
-    scenario = Scenario(
-        rounds=3,
-        shoppers=60,
-        clients_per_round=10,
-        items=300,
-        dim=8,
-        baselines=False,
-        attack="garbage",
-        malicious_fraction=0.2,
-    )
+    scenario = replace(TINY, rounds=3, local_epochs=3, attack="garbage", malicious_fraction=0.2)
     result = run_scenario(scenario)
     for key in ("ndcg@10", "hr@10", "auc", "ndcg@10_drop"):
         assert math.isfinite(result["final"][key])

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
 from fedarena.cli import main
+from tiny import TINY, flags
 
-SMALL = [
-    "--rounds",
-    "2",
-    "--shoppers",
-    "60",
-    "--clients-per-round",
-    "10",
-    "--items",
-    "300",
-    "--dim",
-    "8",
-    "--quiet",
-    "--no-baselines",
-]
+SMALL = [*flags(replace(TINY, local_epochs=3)), "--quiet"]
 
 NAN_ATTACK = """
 import torch

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from fedarena.scenario.run import run_scenario
-from fedarena.scenario.spec import Scenario
+from tiny import TINY
 
-TINY = dict(
-    rounds=2,
-    shoppers=60,
-    clients_per_round=10,
-    items=200,
-    dim=8,
-    local_epochs=1,
-    baselines=False,
-    malicious_fraction=0.1,
-)
+SCENARIO = replace(TINY, items=200, malicious_fraction=0.1)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +25,7 @@ TINY = dict(
     ],
 )
 def test_runs_and_reports_detection(defense):
-    final = run_scenario(Scenario(defense=defense, **TINY), compare_clean=False)["final"]
+    final = run_scenario(replace(SCENARIO, defense=defense), compare_clean=False)["final"]
     assert math.isfinite(final["ndcg@10"])
     assert "detection_precision" in final and "detection_recall" in final
 
@@ -42,7 +34,7 @@ def test_runs_and_reports_detection(defense):
     "defense", ["dp_sgd(noise_multiplier=1.0) > trimmed_mean", "central_dp(noise_multiplier=1.0)"]
 )
 def test_dp_runs_report_epsilon_and_are_deterministic(defense):
-    first = run_scenario(Scenario(defense=defense, **TINY), compare_clean=False)["final"]
-    again = run_scenario(Scenario(defense=defense, **TINY), compare_clean=False)["final"]
+    first = run_scenario(replace(SCENARIO, defense=defense), compare_clean=False)["final"]
+    again = run_scenario(replace(SCENARIO, defense=defense), compare_clean=False)["final"]
     assert 0 < first["epsilon"] < math.inf and first["delta"] == 1e-5
     assert first == again

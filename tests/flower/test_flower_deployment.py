@@ -11,6 +11,7 @@ import datetime
 import ipaddress
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,19 +32,10 @@ from flower_processes import (
 
 from fedarena.metrics import METRIC_KEYS
 from fedarena.scenario.run import run_scenario
-from fedarena.scenario.spec import Scenario
+from tiny import TINY
 
 APP = Path(__file__).parents[2] / "flower-app"
-SCENARIO = Scenario(
-    seed=3,
-    rounds=2,
-    shoppers=40,
-    clients_per_round=2,
-    items=300,
-    dim=8,
-    local_epochs=1,
-    baselines=False,
-)
+SCENARIO = replace(TINY, seed=3, shoppers=40, clients_per_round=2)
 
 pytestmark = [
     pytest.mark.slow,

@@ -36,17 +36,9 @@ from fedarena.metrics import METRIC_KEYS
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import build_world
+from tiny import TINY
 
-SMALL = Scenario(
-    seed=3,
-    rounds=3,
-    shoppers=60,
-    clients_per_round=10,
-    items=300,
-    dim=8,
-    local_epochs=1,
-    baselines=False,
-)
+SMALL = replace(TINY, seed=3, rounds=3)
 ROUND_KEYS = ("n_sampled", "n_malicious_sampled", "n_rejected", "skipped_step", "flagged")
 
 

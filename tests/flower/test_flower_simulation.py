@@ -15,22 +15,11 @@ import pytest
 
 from fedarena.metrics import METRIC_KEYS
 from fedarena.scenario.run import run_scenario
-from fedarena.scenario.spec import Scenario
+from tiny import TINY
 
 pytestmark = pytest.mark.slow
 
-SCENARIO = Scenario(
-    seed=3,
-    rounds=3,
-    shoppers=60,
-    clients_per_round=10,
-    items=300,
-    dim=8,
-    local_epochs=1,
-    attack="flower_fakes:ScaledFlip",
-    malicious_fraction=0.1,
-    baselines=False,
-)
+SCENARIO = replace(TINY, seed=3, rounds=3, attack="flower_fakes:ScaledFlip", malicious_fraction=0.1)
 
 
 @pytest.fixture()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from fedarena.errors import SpecError
 from fedarena.scenario.run import run_scenario
-from fedarena.scenario.spec import Scenario
 from fedarena.strategies import STRATEGIES
 from fedarena.training.local import LocalTraining, build_batches, training_examples
 from fedarena.training.vectorised import VectorisedTrainer
+from tiny import TINY
 
-SMALL = dict(rounds=3, shoppers=60, clients_per_round=10, items=300, dim=8, baselines=False)
+SMALL = replace(TINY, rounds=3, local_epochs=3)
 
 
 def test_configure_local_sets_mu_and_nothing_else():
@@ -27,8 +28,8 @@ def test_configure_local_sets_mu_and_nothing_else():
 
 
 def test_mu_zero_is_fedavg_exactly():
-    fedavg = run_scenario(Scenario(**SMALL, strategy="fedavg"))
-    fedprox = run_scenario(Scenario(**SMALL, strategy="fedprox(mu=0)"))
+    fedavg = run_scenario(replace(SMALL, strategy="fedavg"))
+    fedprox = run_scenario(replace(SMALL, strategy="fedprox(mu=0)"))
     assert fedprox["rounds"][-1]["train_loss"] == fedavg["rounds"][-1]["train_loss"]
     for key in ("ndcg@10", "hr@10", "auc"):
         assert fedprox["final"][key] == fedavg["final"][key]

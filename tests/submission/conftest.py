@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-DEFECTS = Path(__file__).with_name("defects.py")
-CELL_PLUGINS = Path(__file__).parents[1] / "scenarios" / "cell_plugins.py"
+from tiny import TINY as TINY_SCENARIO
+from tiny import toml
 
-# Two rounds on a tiny shop: a cell trains in about 0.1 s.
-TINY = """
-rounds = 2
-shoppers = 60
-items = 300
-dim = 8
-clients_per_round = 10
-local_epochs = 1
-eval_every = 1
-"""
+DEFECTS = Path(__file__).with_name("defects.py")
+CELL_PLUGINS = Path(__file__).parents[1] / "matrix" / "cell_plugins.py"
+
+TINY = toml(replace(TINY_SCENARIO, baselines=True))  # the matrix chooses who computes baselines
 
 
 @pytest.fixture()

@@ -9,9 +9,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from tiny import TINY as TINY_SCENARIO
+from tiny import toml
 
 PACKAGE = '''
 """A third-party defense, attack and strategy."""
@@ -61,17 +65,8 @@ shop_noise = shopguard:Noise
 shop_steady = shopguard:Steady
 """
 
-TINY = """
-rounds = 2
-shoppers = 60
-items = 300
-dim = 8
-clients_per_round = 10
-local_epochs = 1
-malicious_fraction = 0.2
-attack = ["none", "shop_noise"]
-strategy = "shop_steady"
-"""
+TINY = toml(replace(TINY_SCENARIO, baselines=True, malicious_fraction=0.2))
+TINY += 'attack = ["none", "shop_noise"]\nstrategy = "shop_steady"\n'
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -192,6 +192,28 @@ def finite_rows(updates: Tensor) -> Tensor:
     return finite
 
 
+# The outlier patterns a rule may declare itself bounded against: f outliers pushing in one
+# direction (a coalition) or each in its own (independent faults).
+OUTLIER_PATTERNS = frozenset({"coordinated", "scattered"})
+
+
+class Properties:
+    """What a built-in rule declares about itself, checked by the contract tests for every
+    registered rule (``tests/defenses/test_contract.py``), so a new rule is tested the moment
+    its file exists.
+
+    ``bounded_against``: the outlier patterns (``OUTLIER_PATTERNS``) under which f
+    outliers of any size cannot drag the output away, because the rule's
+    breakdown point covers f; empty for the means, which one client moves
+    anywhere. ``permutation_invariant``: whether reordering the clients gives
+    exactly the same output (False for rules that group clients at random,
+    equal then only in distribution).
+    """
+
+    bounded_against: ClassVar[frozenset[str]] = frozenset()
+    permutation_invariant: ClassVar[bool] = True
+
+
 def _check_shapes(updates: Tensor, weights: Tensor) -> None:
     if updates.ndim != 2 or weights.shape != (len(updates),):
         raise ValueError(
@@ -214,7 +236,7 @@ def _screen(updates: Tensor, weights: Tensor, ctx: RoundContext):
     return finite, updates[finite], weights[finite], ctx, rejected
 
 
-class Aggregator(ABC):
+class Aggregator(Properties, ABC):
     """Base of the built-in aggregators: applies the non-finite policy around ``combine``."""
 
     def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
@@ -253,7 +275,7 @@ def _without_overflow(result: Aggregate, zero: Tensor) -> Aggregate:
     return Aggregate(zero, result.accepted, result.diagnostics | {"overflow": 1.0})
 
 
-class PreAggregator(ABC):
+class PreAggregator(Properties, ABC):
     """Base of the pre-aggregators: non-finite rows are dropped before ``transform``."""
 
     def preaggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Preaggregated:

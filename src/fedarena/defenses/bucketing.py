@@ -30,6 +30,8 @@ class Bucketing(PreAggregator):
     (tensor(6.), tensor([2., 2.]))
     """
 
+    permutation_invariant = False  # random buckets: the same only in distribution
+
     def __init__(self, s: int = 2) -> None:
         self.s = integer("s (bucket size)", s, 1)
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
+from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.coordinatewise import as_update, median_of_sorted
 from fedarena.defenses.geometry import pairwise_sq_distances
 from fedarena.defenses.krum import krum_ranking
@@ -69,6 +69,8 @@ class Bulyan(Tolerant, Aggregator):
     >>> Bulyan(f=1).aggregate(x, torch.ones(7), RoundContext.for_updates(x)).update
     tensor([2.])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     requirement = "n >= 4f + 3"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
+from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.geometry import clip_factors, dots, row_norms
 from fedarena.options import integer, positive
 
@@ -27,6 +27,8 @@ class CenteredClipping(Aggregator):
     >>> CenteredClipping(tau=1.0).aggregate(x, torch.ones(3), RoundContext.for_updates(x)).update
     tensor([0.6667, 0.3333])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(self, tau: float = 10.0, iterations: int = 1) -> None:
         self.tau = positive("tau", tau)

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from fedarena.defenses.base import (
     DEFENSES,
+    OUTLIER_PATTERNS,
     AccountingSetting,
     Aggregate,
     Aggregator,
@@ -35,6 +36,8 @@ class CentralDP(Aggregator):
     number without replacement, the usual approximation). Clipping rejects no
     one, so no client is flagged.
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
+from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.geometry import (
     clip_factors,
     cosine_similarities,
@@ -61,6 +61,8 @@ class Flame(Aggregator):
     >>> Flame(noise=0.0).aggregate(x, torch.ones(4), RoundContext.for_updates(x)).accepted
     tensor([ True,  True,  True, False])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(self, noise: float = 0.001) -> None:
         self.noise = non_negative("noise", noise)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext
+from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, Aggregate, Aggregator, RoundContext
 from fedarena.defenses.geometry import dots, row_norms
 from fedarena.options import integer
 
@@ -30,6 +30,8 @@ class FLTrust(Aggregator):
     >>> FLTrust().aggregate(x, torch.ones(3), ctx).update
     tensor([0.7071, 0.7071])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(self, root_shoppers: int = 10) -> None:
         self.root_shoppers = integer("root_shoppers", root_shoppers, 1)

@@ -51,6 +51,8 @@ class FoolsGold(Aggregator):
     tensor([ True,  True, False, False])
     """
 
+    bounded_against = frozenset({"coordinated"})  # it targets Sybils pushing one way
+
     def __init__(self, kappa: float = 1.0) -> None:
         self.kappa = positive("kappa", kappa)
         self._history: dict[int, Tensor] = {}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext, weighted_mean
+from fedarena.defenses.base import (
+    DEFENSES,
+    OUTLIER_PATTERNS,
+    Aggregate,
+    Aggregator,
+    RoundContext,
+    weighted_mean,
+)
 from fedarena.defenses.geometry import gram
 from fedarena.options import integer, non_negative, positive
 
@@ -31,6 +38,8 @@ class GeometricMedian(Aggregator):
     >>> round(float(median.update), 4)
     1.0
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(self, iterations: int = 100, nu: float = 1e-6, ftol: float = 1e-6) -> None:
         self.iterations = integer("iterations", iterations, 1)

@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Aggregate, Aggregator, RoundContext, weighted_mean
+from fedarena.defenses.base import (
+    DEFENSES,
+    OUTLIER_PATTERNS,
+    Aggregate,
+    Aggregator,
+    RoundContext,
+    weighted_mean,
+)
 from fedarena.defenses.geometry import pairwise_sq_distances
 from fedarena.defenses.tolerance import Tolerant
 from fedarena.options import assumed_malicious, integer
@@ -48,6 +55,8 @@ class Krum(Tolerant, Aggregator):
     tensor([1.])
     """
 
+    bounded_against = OUTLIER_PATTERNS
+
     requirement = "n > 2f + 2"
 
     def __init__(self, f: int | None = None) -> None:
@@ -77,6 +86,8 @@ class MultiKrum(Tolerant, Aggregator):
     >>> MultiKrum(f=1).aggregate(x, torch.ones(5), RoundContext.for_updates(x)).update
     tensor([1.7500])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(self, f: int | None = None, m: int | None = None) -> None:
         self.f = assumed_malicious(f)

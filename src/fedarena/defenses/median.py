@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, RoundContext
+from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, RoundContext
 from fedarena.defenses.coordinatewise import CoordinateWise, as_update, median_of_sorted
 
 
@@ -23,6 +23,8 @@ class Median(CoordinateWise):
     >>> Median().aggregate(x, torch.ones(4), RoundContext.for_updates(x)).update
     tensor([1.5000, 5.5000])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def from_sorted(self, columns: np.ndarray, ctx: RoundContext) -> Tensor:
         return as_update(median_of_sorted(columns))

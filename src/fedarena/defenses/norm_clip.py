@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, Preaggregated, PreAggregator, RoundContext
+from fedarena.defenses.base import (
+    DEFENSES,
+    OUTLIER_PATTERNS,
+    Preaggregated,
+    PreAggregator,
+    RoundContext,
+)
 from fedarena.defenses.geometry import clip_factors, median, row_norms, scale_rows
 from fedarena.options import is_number
 
@@ -27,6 +33,8 @@ class NormClip(PreAggregator):
     tensor([[0.6000, 0.8000],
             [0.3000, 0.4000]])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     def __init__(self, max_norm: float | str = ADAPTIVE) -> None:
         if not (max_norm == ADAPTIVE or (is_number(max_norm) and max_norm > 0)):

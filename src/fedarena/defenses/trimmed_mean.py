@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from fedarena.defenses.base import DEFENSES, RoundContext
+from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, RoundContext
 from fedarena.defenses.coordinatewise import CoordinateWise, as_update
 from fedarena.defenses.tolerance import Tolerant
 from fedarena.options import assumed_malicious, is_number
@@ -26,6 +26,8 @@ class TrimmedMean(Tolerant, CoordinateWise):
     >>> TrimmedMean(f=1).aggregate(x, torch.ones(5), RoundContext.for_updates(x)).update
     tensor([3.])
     """
+
+    bounded_against = OUTLIER_PATTERNS
 
     requirement = "n > 2f"
 

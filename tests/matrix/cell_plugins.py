@@ -1,4 +1,4 @@
-"""Components for the matrix tests, given by path (``tests/scenarios/cell_plugins.py:Name``).
+"""Components for the matrix tests, given by path (``tests/matrix/cell_plugins.py:Name``).
 
 Defenses that misbehave the ways untrusted code can (raise, hang, exhaust
 memory, die), one that cannot run by construction, and two attacks with a

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tiny import TINY as TINY_SCENARIO
+from tiny import toml
+
 PLUGINS = Path(__file__).with_name("cell_plugins.py")
 
 # A cell of this shop trains in about 0.1 s.
-TINY = """
-rounds = 2
-shoppers = 60
-items = 300
-dim = 8
-clients_per_round = 10
-local_epochs = 1
-"""
+TINY = toml(replace(TINY_SCENARIO, baselines=True))  # the matrix chooses who computes baselines
 
 
 @pytest.fixture()
@@ -34,7 +31,7 @@ def write_matrix(tmp_path):
         keys = {line.partition("=")[0].strip() for line in body.splitlines()}
         kept = [line for line in TINY.splitlines() if line.partition("=")[0].strip() not in keys]
         path = tmp_path / name
-        path.write_text("\n".join(kept) + "\n" + body)
+        path.write_text("# the tiny shop of tests/tiny.py\n" + "\n".join(kept) + "\n" + body)
         return path
 
     return write
