@@ -5,13 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedarena-installed
 
-.PHONY: run test lint format bench clean chromium smoke leaderboard check bench-compare
+.PHONY: run test lint format bench clean chromium prometheus smoke leaderboard check bench-compare
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,monitoring,deploy,movielens]'
 	# byzfl is only a test oracle; its torchvision dependency would replace torch.
 	$(BIN)/python -m pip install --quiet --no-deps byzfl==0.0.11
 	touch $(STAMP)
@@ -42,6 +42,12 @@ bench-compare: $(STAMP)
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium >/dev/null) || echo "chromium unavailable: the browser test will skip"
+
+# promtool checks the metrics and scrape config (tests/monitoring, tests/deploy); without it they skip.
+prometheus:
+	command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+		|| echo "prometheus unavailable: the promtool tests will skip"
 
 smoke: $(STAMP)
 	$(BIN)/fedarena matrix --scenario scenarios/smoke.toml --workers 2 --out results/smoke
