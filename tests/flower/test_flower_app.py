@@ -10,7 +10,7 @@ from flwr.clientapp import ClientApp
 from flwr.common.config import validate_config
 from flwr.serverapp import ServerApp
 
-from fedarena.errors import SpecError
+from fedarena.errors import FedarenaError, SpecError
 from fedarena.flower import client_app, server_app
 from fedarena.flower.server_app import AppConfig
 from fedarena.scenario.spec import Scenario
@@ -40,7 +40,9 @@ def test_components_are_the_fedarena_apps(config):
 def test_run_config_lists_every_scenario_field_with_its_default(config):
     run_config = config["tool"]["flwr"]["app"]["config"]
     defaults = Scenario().to_dict()
-    assert {k: v for k, v in run_config.items() if k not in ("out", "verbose")} == defaults
+    assert {
+        k: v for k, v in run_config.items() if k not in ("out", "verbose", "metrics_port")
+    } == defaults
     assert AppConfig.from_run_config(run_config) == AppConfig(Scenario(), "", False)
 
 
@@ -60,3 +62,10 @@ def test_an_unknown_run_config_key_names_itself():
 def test_the_app_folder_holds_only_its_configuration():
     # `flwr run` bundles the whole folder; the code comes from the installed package.
     assert sorted(p.name for p in APP.iterdir()) == ["pyproject.toml"]
+
+
+def test_metrics_port_is_a_run_config_key_checked_as_a_port():
+    assert AppConfig.from_run_config({"metrics_port": 9100}).metrics_port == 9100
+    for bad in (-1, 70000, "x", True):
+        with pytest.raises(FedarenaError, match="run config: metrics_port must be a port"):
+            AppConfig.from_run_config({"metrics_port": bad})

@@ -228,3 +228,32 @@ def test_a_client_failure_reported_through_ray_is_summarised_by_its_message():
         "Exception ClientAppException occurred. Message: disk full\n'>"
     )
     assert _summary(reason) == "Exception ClientAppException occurred. Message: disk full"
+
+
+class Rounds:
+    """A round observer that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def on_round(self, **values) -> None:
+        self.seen.append(values)
+
+
+def test_the_flower_server_reports_the_same_rounds_to_its_observer_as_in_process():
+    scenario = replace(SMALL, attack="model_replacement", malicious_fraction=0.2)
+    world = build_world(scenario)
+    flower, in_process = Rounds(), Rounds()
+    serve(
+        LocalGrid.one_node_per_shopper(client_app.app, len(world.population)),
+        world,
+        observer=flower,
+    )
+    run_scenario(scenario, compare_clean=False, observer=in_process)
+    assert [r["round"] for r in flower.seen] == list(range(1, scenario.rounds + 1))
+    for a, b in zip(flower.seen, in_process.seen, strict=True):
+        assert {k: a[k] for k in ("sampled", "rejected", "flagged")} == {
+            k: b[k] for k in ("sampled", "rejected", "flagged")
+        }
+        assert a["malicious_norms"] == pytest.approx(b["malicious_norms"], rel=1e-5)
+        assert a["metrics"]["ndcg@10"] == pytest.approx(b["metrics"]["ndcg@10"], abs=1e-6)

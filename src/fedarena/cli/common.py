@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from fedarena.matrix.cell import Cell
     from fedarena.matrix.runner import Counts
+    from fedarena.monitoring.metrics import Metrics
     from fedarena.sandbox.limits import Outcome
 
 DEFAULT_SCENARIO_FILE = Path("scenarios/smoke.toml")
@@ -174,3 +175,35 @@ class MatrixProgress:
         if outcome.status == "failed":
             self.progress.console.print(f"[red]failed[/] {cell.label}: {outcome.reason}")
         self.progress.update(self.task, advance=1, **self._fields(counts))
+
+
+def add_metrics_port(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port PORT``: Prometheus metrics while the command runs."""
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics while running "
+        "(0: any free port; needs the monitoring extra; docs/monitoring.md)",
+    )
+
+
+def start_metrics(port: int | None, console: Console) -> Metrics | None:
+    """The metrics and their exporter on ``port`` (None: no monitoring); a bad or busy port,
+    or a missing prometheus-client, is a one-line error before anything runs."""
+    if port is None:
+        return None
+    if not 0 <= port <= 65535:
+        raise FedarenaError(f"--metrics-port must be in 0..65535, got {port}")
+    try:
+        from fedarena.monitoring.exporter import start_exporter
+        from fedarena.monitoring.metrics import Metrics
+    except ImportError:
+        raise FedarenaError(
+            "--metrics-port needs prometheus-client: pip install 'fedarena[monitoring]'"
+        ) from None
+    metrics = Metrics()
+    exporter = start_exporter(port, metrics.registry)
+    console.print(f"metrics at {exporter.url}", highlight=False, soft_wrap=True)
+    return metrics

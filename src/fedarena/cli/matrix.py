@@ -11,14 +11,19 @@ from fedarena.cli.common import (
     Deprecated,
     MatrixProgress,
     add_cell_flags,
+    add_metrics_port,
     add_scenario_file,
     check_workers,
     limits,
     scenario_file,
+    start_metrics,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from fedarena.matrix.runner import Monitor
+    from fedarena.monitoring.metrics import Metrics
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,6 +59,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="record cells naming an unregistered component as skipped instead of refusing",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    add_metrics_port(parser)
     return parser
 
 
@@ -69,6 +75,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     cell_limits = limits(args.cell_timeout, args.cell_memory)
     matrix = load_matrix(path)
     out = args.out if args.out is not None else Path("results") / path.stem
+    monitor = _monitor(start_metrics(args.metrics_port, console))
     progress = MatrixProgress(console, args.quiet)
     start = time.perf_counter()
     try:
@@ -81,6 +88,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
             skip_unknown=args.skip_unknown,
             on_start=progress.start,
             on_outcome=progress.cell,
+            monitor=monitor,
         )
     finally:
         progress.stop()
@@ -92,3 +100,16 @@ def main(args: argparse.Namespace, console: Console) -> int:
             f"(exported to cells.csv and cells.json)"
         )
     return 1 if counts.failed else 0
+
+
+def _monitor(metrics: Metrics | None) -> Monitor | None:
+    """Prometheus observers of the cells and of each cell's rounds (labelled by cell)."""
+    if metrics is None:
+        return None
+    from fedarena.matrix.runner import Monitor
+    from fedarena.monitoring.metrics import PrometheusMatrixObserver, PrometheusRoundObserver
+
+    return Monitor(
+        cells=PrometheusMatrixObserver(metrics),
+        rounds=lambda cell: PrometheusRoundObserver(metrics, cell),
+    )

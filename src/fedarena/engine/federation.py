@@ -39,6 +39,7 @@ from fedarena.data.shoppers import Population
 from fedarena.defenses.base import Defense, PrivacyAccountant, RoundContext
 from fedarena.engine import guard
 from fedarena.engine.evaluation import Evaluator
+from fedarena.monitoring.observers import RoundObserver
 from fedarena.seeds import Stream, stream
 from fedarena.strategies.base import Strategy
 from fedarena.training.local import (
@@ -107,6 +108,11 @@ class RoundRecord:
     true_positives: int = 0
     flagged: int = 0
     bytes_per_client: float = 0.0
+    # For a round observer only (not in the result document): the L2 norms of the well-formed
+    # updates the server received, of benign and of malicious clients.
+    update_norms: tuple[list[float], list[float]] = field(
+        default_factory=lambda: ([], []), repr=False
+    )
 
     def as_dict(self) -> dict:
         return {
@@ -145,6 +151,7 @@ class Federation:
     compressor: Compressor
     root: Population | None = None
     accountant: PrivacyAccountant | None = None
+    observer: RoundObserver | None = None
     history: list[RoundRecord] = field(default_factory=list)
     participation: np.ndarray = field(init=False)
 
@@ -267,6 +274,13 @@ class Federation:
             true_positives=int((flagged & is_malicious).sum()),
             bytes_per_client=float(np.mean(sent_bytes)),
         )
+        if self.observer is not None:
+            norms = kept.double().norm(dim=1) if len(kept) else torch.zeros(0)
+            from_malicious = is_malicious[valid]
+            record.update_norms = (
+                norms[~from_malicious].tolist(),
+                norms[from_malicious].tolist(),
+            )
         self.history.append(record)
         return record
 
@@ -275,6 +289,24 @@ class Federation:
         if (record.round + 1) % eval_every == 0 or record.round == rounds - 1:
             record.metrics = self.evaluator(self.global_params, self.attack.target_items)
 
+    def report(self, record: RoundRecord) -> None:
+        """Tell the round observer, if any, what round ``record`` did (after its evaluation)."""
+        if self.observer is None:
+            return
+        benign, malicious = record.update_norms
+        self.observer.on_round(
+            round=record.round + 1,
+            seconds=record.seconds,
+            sampled=record.n_sampled,
+            rejected=record.n_rejected,
+            flagged=record.flagged,
+            benign_norms=benign,
+            malicious_norms=malicious,
+            global_norm=float(self.global_params.double().norm()),
+            metrics={k: float(v) for k, v in record.metrics.items() if v is not None},
+            epsilon=self.accountant.spent()["epsilon"] if self.accountant is not None else None,
+        )
+
     def run(
         self, rounds: int, eval_every: int, on_round: Callable[[RoundRecord], None] | None = None
     ) -> list[RoundRecord]:
@@ -282,6 +314,7 @@ class Federation:
         for t in range(rounds):
             record = self.step(t)
             self.evaluate_if_due(record, rounds, eval_every)
+            self.report(record)
             if on_round is not None:
                 on_round(record)
         return self.history

@@ -33,6 +33,7 @@ from fedarena.flower.logs import configure_flower_logging
 from fedarena.flower.messages import CONFIG, NODE, params_record
 from fedarena.flower.strategy import FedarenaStrategy
 from fedarena.io import write_json_atomic
+from fedarena.monitoring.observers import RoundObserver
 from fedarena.scenario.result import Clock, run_document
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import World, build_world
@@ -50,13 +51,20 @@ class AppConfig:
     scenario: Scenario
     out: str = ""
     verbose: bool = False
+    metrics_port: int = 0
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> AppConfig:
         values = dict(run_config)
         out = values.pop("out", "")
         verbose = values.pop("verbose", False)
-        return cls(Scenario.from_dict(values, where="run config"), str(out), bool(verbose))
+        port = values.pop("metrics_port", 0)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise FedarenaError(
+                f"run config: metrics_port must be a port in 0..65535, got {port!r}"
+            )
+        scenario = Scenario.from_dict(values, where="run config")
+        return cls(scenario, str(out), bool(verbose), port)
 
 
 def discover(grid: Grid, n_shoppers: int, timeout: float = DISCOVERY_TIMEOUT_S) -> dict[int, int]:
@@ -99,13 +107,16 @@ def serve(
     on_round: Callable[[RoundRecord], None] | None = None,
     verbose: bool = False,
     start: float | None = None,
+    observer: RoundObserver | None = None,
 ) -> dict[str, Any]:
-    """Run the scenario's rounds over ``grid`` and return its result document."""
+    """Run the scenario's rounds over ``grid`` and return its result document; ``observer``
+    is told every round."""
     start = time.perf_counter() if start is None else start
     nodes = discover(grid, len(world.population))
     scenario = world.scenario
     # The server holds no private embedding; the field is only read for its width.
     federation = world.federation(users=world.init_users.new_zeros(0, scenario.dim))
+    federation.observer = observer
     strategy = FedarenaStrategy(scenario, federation, nodes, on_round, verbose)
     setup_end = time.perf_counter()
     strategy.start(
@@ -126,12 +137,27 @@ def _print_round(record: RoundRecord) -> None:
     )
 
 
+def _observer(config: AppConfig) -> RoundObserver | None:
+    """Prometheus metrics of the rounds on ``metrics_port`` (0: none)."""
+    if not config.metrics_port:
+        return None
+    from fedarena.monitoring.exporter import start_exporter
+    from fedarena.monitoring.metrics import Metrics, PrometheusRoundObserver
+
+    metrics = Metrics()
+    exporter = start_exporter(config.metrics_port, metrics.registry, option="metrics_port")
+    print(f"fedarena metrics at {exporter.url}", flush=True)
+    return PrometheusRoundObserver(metrics)
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Deployment entry point: the scenario from the run config, the result to ``out``."""
     config = AppConfig.from_run_config(context.run_config)
     configure_flower_logging(config.verbose)
-    result = serve(grid, build_world(config.scenario), _print_round, config.verbose)
+    result = serve(
+        grid, build_world(config.scenario), _print_round, config.verbose, observer=_observer(config)
+    )
     if config.out:
         write_json_atomic(Path(config.out), result, allow_nan=True)
     final = result["final"]

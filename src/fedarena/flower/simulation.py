@@ -27,6 +27,7 @@ from fedarena.errors import FedarenaError
 from fedarena.flower import client_app
 from fedarena.flower.logs import flower_logging, ray_init_args, wants_verbose
 from fedarena.flower.server_app import serve
+from fedarena.monitoring.observers import RoundObserver
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import build_world
 
@@ -99,10 +100,11 @@ def simulate(
     scenario: Scenario,
     on_round: Callable[[RoundRecord], None] | None = None,
     verbose: bool | None = None,
+    observer: RoundObserver | None = None,
 ) -> dict[str, Any]:
     """The engine ``flower``: the scenario's result document, computed by a Flower federation
     in simulation. ``verbose`` shows Flower's and Ray's own logs (default: only when
-    ``FLWR_LOG_LEVEL`` is set)."""
+    ``FLWR_LOG_LEVEL`` is set); ``observer`` is told every round, as in-process."""
     verbose = wants_verbose(verbose)
     start = time.perf_counter()
     # Built before Ray starts, so that a bad spec fails in a second, not after Ray's start.
@@ -113,7 +115,9 @@ def simulate(
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
-        results.append(serve(StoppableGrid(grid, stopped), world, on_round, verbose, start))
+        results.append(
+            serve(StoppableGrid(grid, stopped), world, on_round, verbose, start, observer)
+        )
 
     try:
         with flower_logging(verbose):

@@ -195,6 +195,7 @@ class FedarenaStrategy(Strategy):
         fed = self.federation
         record = fed.history[-1]
         fed.evaluate_if_due(record, self.scenario.rounds, self.scenario.eval_every)
+        fed.report(record)
         if self.on_round is not None:
             self.on_round(record)
         numbers = {k: float(v) for k, v in record.metrics.items() if v is not None}

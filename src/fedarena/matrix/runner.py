@@ -32,7 +32,8 @@ from fedarena.matrix.cell import Cell
 from fedarena.matrix.export import export
 from fedarena.matrix.file import Matrix
 from fedarena.matrix.store import CellRecord, ResultStore, now
-from fedarena.sandbox.limits import Limits, Outcome, death_reason
+from fedarena.monitoring.observers import MatrixObserver, RoundObserver
+from fedarena.sandbox.limits import Interim, Limits, Outcome, death_reason
 from fedarena.sandbox.process import (
     EXIT_GRACE_S,
     preload_in_children,
@@ -84,6 +85,16 @@ class Counts:
         }
 
 
+@dataclass(frozen=True)
+class Monitor:
+    """Who watches a matrix: ``cells`` is told the plan and every cell's start and end,
+    ``rounds(cell)`` gives the observer of a running cell's rounds (its key's first 12
+    characters), fed from the worker's ``Interim`` messages."""
+
+    cells: MatrixObserver
+    rounds: Callable[[str], RoundObserver]
+
+
 @dataclass
 class _Job:
     cell: Cell
@@ -104,13 +115,21 @@ def _in_worker(*args: Any) -> None:
 class MatrixRunner:
     """Runs cells with at most ``workers`` processes at once, recording each in ``store``."""
 
-    def __init__(self, store: ResultStore, workers: int, limits: Limits, session: int) -> None:
+    def __init__(
+        self,
+        store: ResultStore,
+        workers: int,
+        limits: Limits,
+        session: int,
+        monitor: Monitor | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.store = store
         self.workers = workers
         self.limits = limits
         self.session = session
+        self.monitor = monitor
         self._context = process_context()
         self._cwd = os.getcwd()
 
@@ -129,10 +148,14 @@ class MatrixRunner:
         jobs: list[_Job] = []
         if on_start is not None:
             on_start(counts)
+        if self.monitor is not None:
+            self.monitor.cells.on_matrix_start(counts.total, counts.resumed)
 
         def record(cell: Cell, outcome: Outcome) -> None:
             self.store.put(self._record(cell, outcome))
             counts.add(outcome.status)
+            if self.monitor is not None:
+                self.monitor.cells.on_cell_end(outcome.status, outcome.wall_s, cell.key[:12])
             if on_outcome is not None:
                 on_outcome(cell, outcome, counts)
 
@@ -141,6 +164,8 @@ class MatrixRunner:
                 while pending and len(jobs) < self.workers:
                     cell = pending.popleft()
                     if cell.key in skip:
+                        if self.monitor is not None:
+                            self.monitor.cells.on_cell_start(cell.key[:12])
                         record(cell, Outcome("skipped", 0.0, reason=skip[cell.key]))
                     else:
                         jobs.append(self._start(cell))
@@ -165,26 +190,32 @@ class MatrixRunner:
         receive, send = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_in_worker,
-            args=(send, cell.scenario.to_dict(), self.limits, self._cwd),
+            args=(send, cell.scenario.to_dict(), self.limits, self._cwd, self.monitor is not None),
             name=f"fedarena-cell-{cell.key[:12]}",
             daemon=True,
         )
         process.start()
         send.close()  # the worker holds the only write end: its death closes the pipe
         started = time.monotonic()
+        if self.monitor is not None:
+            self.monitor.cells.on_cell_start(cell.key[:12])
         return _Job(cell, process, receive, started, started + self.limits.seconds)
 
     def _poll(self, job: _Job) -> Outcome | None:
         """The job's outcome if it has one (a message, a death, a timeout), else ``None``."""
         elapsed = time.monotonic() - job.started
-        if job.connection.poll():
+        while job.connection.poll():
             try:
-                outcome = job.connection.recv()
+                message = job.connection.recv()
             except (EOFError, OSError):
                 job.process.join(EXIT_GRACE_S)
-                outcome = Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
+                message = Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
+            if isinstance(message, Interim):
+                if self.monitor is not None:
+                    self.monitor.rounds(job.cell.key[:12]).on_round(**message.values)
+                continue
             self._stop(job, grace=EXIT_GRACE_S)
-            return outcome
+            return message
         if not job.process.is_alive():
             self._stop(job, grace=0.0)
             return Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
@@ -254,8 +285,10 @@ def run_matrix(
     skip_unknown: bool = False,
     on_start: Callable[[Counts], None] | None = None,
     on_outcome: Callable[[Cell, Outcome, Counts], None] | None = None,
+    monitor: Monitor | None = None,
 ) -> Counts:
-    """Run a scenario file's cells into ``folder``'s store, resuming; export CSV and JSON.
+    """Run a scenario file's cells into ``folder``'s store, resuming; export CSV and JSON;
+    ``monitor`` watches the cells and their rounds.
 
     A component that the registries reject is an error naming the file and
     key, unless ``skip_unknown``: its cells are then recorded as skipped.
@@ -288,7 +321,7 @@ def run_matrix(
             resumed=len(store.done_keys() & {c.key for c in cells}),
         )
         start = time.perf_counter()
-        runner = MatrixRunner(store, workers, limits, session)
+        runner = MatrixRunner(store, workers, limits, session, monitor)
         try:
             counts = runner.run(cells, skip, on_outcome, on_start)
             store.finish_session(session, time.perf_counter() - start, counts.as_dict())

@@ -19,8 +19,9 @@ from typing import Any
 
 from fedarena.components import registries
 from fedarena.errors import SpecError
+from fedarena.monitoring.observers import RoundObserver
 from fedarena.sandbox.child import apply_limits, failed
-from fedarena.sandbox.limits import Limits, Outcome
+from fedarena.sandbox.limits import Interim, Limits, Outcome
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 
@@ -34,11 +35,25 @@ def import_components() -> None:
 import_components()
 
 
-def run_cell(spec: dict[str, Any], limits: Limits) -> Outcome:
+class ForwardRounds:
+    """A ``RoundObserver`` in the worker that sends every round to the parent process, as an
+    ``Interim`` holding ``on_round``'s keyword arguments."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def on_round(self, **values: Any) -> None:
+        self.connection.send(Interim(values))
+
+
+def run_cell(
+    spec: dict[str, Any], limits: Limits, observer: RoundObserver | None = None
+) -> Outcome:
     """Run one resolved spec and classify how it ended (never raises)."""
     start = time.perf_counter()
     try:
-        result = run_scenario(Scenario.from_dict(spec), on_round=None, compare_clean=False)
+        scenario = Scenario.from_dict(spec)
+        result = run_scenario(scenario, on_round=None, compare_clean=False, observer=observer)
     except SpecError as err:
         return Outcome("skipped", time.perf_counter() - start, reason=str(err).splitlines()[0])
     except Exception as err:  # any bug in any component fails the cell, not the matrix
@@ -46,9 +61,12 @@ def run_cell(spec: dict[str, Any], limits: Limits) -> Outcome:
     return Outcome("done", time.perf_counter() - start, result=result)
 
 
-def worker_main(connection: Connection, spec: dict[str, Any], limits: Limits, cwd: str) -> None:
-    """Entry point of a worker process: one cell, one message on ``connection``."""
+def worker_main(
+    connection: Connection, spec: dict[str, Any], limits: Limits, cwd: str, rounds: bool = False
+) -> None:
+    """Entry point of a worker process: one cell, its ``Outcome`` on ``connection`` last
+    (preceded by an ``Interim`` per round when ``rounds``)."""
     os.chdir(cwd)  # plugin paths are relative to where the matrix was started
     apply_limits(limits)
-    connection.send(run_cell(spec, limits))
+    connection.send(run_cell(spec, limits, ForwardRounds(connection) if rounds else None))
     connection.close()

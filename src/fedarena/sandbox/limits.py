@@ -36,6 +36,14 @@ class Outcome:
     result: Any = None
 
 
+@dataclass(frozen=True)
+class Interim:
+    """A message a child sends before its ``Outcome``: keyword values for its parent to pass
+    on (a matrix cell's rounds, to the parent's monitoring)."""
+
+    values: dict[str, Any]
+
+
 def one_line(err: BaseException) -> str:
     """``Type: first line of the message``."""
     text = str(err).strip().splitlines()

@@ -1,13 +1,14 @@
 """Run one scenario end to end and return its result document (schema ``fedarena.run/1``).
 
-An engine is a function ``(scenario, on_round) -> result document`` that runs
-the scenario once, found by the scenario's ``engine`` name: ``vectorised`` and
-``sequential`` run in this process (``run_in_process``); others are the entry
-points of the group ``fedarena.engines`` (fedarena's own ``flower`` runs a
-Flower federation in Flower's simulation runtime, ``fedarena.flower.simulation``,
-loaded only when used because Flower and Ray take seconds to import).
-``run_scenario`` adds, for every engine alike, the clean twin of an untargeted
-attack.
+An engine is a function ``(scenario, on_round, observer=None) -> result
+document`` that runs the scenario once (``observer``, a
+``fedarena.monitoring.RoundObserver``, is told every round). It is found by
+the scenario's ``engine`` name: ``vectorised`` and ``sequential`` run in this
+process (``run_in_process``); others are the entry points of the group
+``fedarena.engines`` (fedarena's own ``flower`` runs a Flower federation in
+Flower's simulation runtime, ``fedarena.flower.simulation``, loaded only when
+used because Flower and Ray take seconds to import). ``run_scenario`` adds,
+for every engine alike, the clean twin of an untargeted attack.
 """
 
 from __future__ import annotations
@@ -22,20 +23,24 @@ from typing import Any
 from fedarena.engine.federation import RoundRecord
 from fedarena.errors import SpecError
 from fedarena.metrics import METRIC_KEYS
+from fedarena.monitoring.observers import RoundObserver
 from fedarena.scenario.result import Clock, run_document
 from fedarena.scenario.spec import IN_PROCESS_ENGINES, Scenario
 from fedarena.scenario.world import build_world
 
 OnRound = Callable[[RoundRecord], None]
-Engine = Callable[[Scenario, OnRound | None], dict[str, Any]]
+Engine = Callable[..., dict[str, Any]]
 ENGINE_GROUP = "fedarena.engines"
 
 
-def run_in_process(scenario: Scenario, on_round: OnRound | None = None) -> dict[str, Any]:
+def run_in_process(
+    scenario: Scenario, on_round: OnRound | None = None, observer: RoundObserver | None = None
+) -> dict[str, Any]:
     """The engines ``vectorised`` and ``sequential``: every client trained in this process."""
     start = time.perf_counter()
     world = build_world(scenario)
     federation = world.federation(users=world.init_users.clone())
+    federation.observer = observer
     setup_end = time.perf_counter()
     federation.run(scenario.rounds, scenario.eval_every, on_round)
     return run_document(world, federation, Clock(start, setup_end, time.perf_counter()))
@@ -52,17 +57,21 @@ def engine(name: str) -> Engine:
 
 
 def run_scenario(
-    scenario: Scenario, on_round: OnRound | None = None, compare_clean: bool = True
+    scenario: Scenario,
+    on_round: OnRound | None = None,
+    compare_clean: bool = True,
+    observer: RoundObserver | None = None,
 ) -> dict[str, Any]:
     """Simulate, federate, evaluate and compare with the baselines; deterministic in the seed.
 
     For an untargeted attack with ``compare_clean``, the same scenario is also
     run with ``attack = none`` (same seed, so the same shoppers and the same
     malicious set, behaving honestly) on the same engine, and ``final`` gains
-    the utility drops ``<metric>_drop = clean - attacked``.
+    the utility drops ``<metric>_drop = clean - attacked``. ``observer`` watches
+    the scenario's own rounds, not the clean twin's.
     """
     run = engine(scenario.engine)
-    result = run(scenario, on_round)
+    result = run(scenario, on_round, observer=observer)
     if compare_clean and result["attack"]["goal"] == "untargeted":
         clean = run(replace(scenario, attack="none", baselines=False), None)
         result["clean"] = {k: clean["final"][k] for k in METRIC_KEYS}
