@@ -118,3 +118,23 @@ def test_a_real_prometheus_scrapes_a_matrix_until_every_cell_is_counted(tmp_path
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_events_are_one_json_line_per_round_and_per_cell(tmp_path):
+    events = tmp_path / "events.jsonl"
+    assert main(["run", *flags(TINY), "--quiet", "--events", str(events)]) == 0
+    rounds = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["round"] for e in rounds] == [1, 2] and {e["kind"] for e in rounds} == {"round"}
+    scenario = tmp_path / "m.toml"
+    scenario.write_text(toml(replace(TINY, baselines=True)) + "seed = [0, 1]\n")
+    args = ["matrix", "--scenario", str(scenario), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main([*args, "--events", str(events)]) == 0
+    kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()][2:]
+    assert kinds.count("matrix_start") == 1 and kinds.count("cell_end") == 2
+    assert kinds.count("round") == 2 * TINY.rounds
+
+
+def test_an_unwritable_events_file_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["run", *flags(TINY), "--quiet", "--events", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"events file {tmp_path}: cannot open for writing" in err

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +18,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fedarena.matrix.cell import Cell
-    from fedarena.matrix.runner import Counts
+    from fedarena.matrix.runner import Counts, Monitor
     from fedarena.monitoring.metrics import Metrics
+    from fedarena.monitoring.observers import MatrixObserver, RoundObserver
     from fedarena.sandbox.limits import Outcome
 
 DEFAULT_SCENARIO_FILE = Path("scenarios/smoke.toml")
@@ -177,8 +180,8 @@ class MatrixProgress:
         self.progress.update(self.task, advance=1, **self._fields(counts))
 
 
-def add_metrics_port(parser: argparse.ArgumentParser) -> None:
-    """``--metrics-port PORT``: Prometheus metrics while the command runs."""
+def add_monitoring_flags(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port PORT`` (Prometheus) and ``--events FILE`` (JSON lines) while running."""
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -187,13 +190,66 @@ def add_metrics_port(parser: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics while running "
         "(0: any free port; needs the monitoring extra; docs/monitoring.md)",
     )
+    parser.add_argument(
+        "--events",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="append one JSON line per round and per cell to FILE (schema fedarena.event/1)",
+    )
 
 
-def start_metrics(port: int | None, console: Console) -> Metrics | None:
-    """The metrics and their exporter on ``port`` (None: no monitoring); a bad or busy port,
-    or a missing prometheus-client, is a one-line error before anything runs."""
-    if port is None:
-        return None
+@dataclass
+class Watch:
+    """The monitoring a command was asked for: who watches its cells and rounds, and what to
+    close when it ends."""
+
+    monitor: Monitor | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def round_observer(self) -> RoundObserver | None:
+        """The observer of a single run's rounds (``fedarena run``)."""
+        return None if self.monitor is None else self.monitor.rounds("")
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def start_watch(args: argparse.Namespace, console: Console, name: str = "") -> Watch:
+    """Start what ``--metrics-port`` and ``--events`` ask for; a bad or busy port, an unwritable
+    events file or a missing prometheus-client is a one-line error before anything runs."""
+    from fedarena.matrix.runner import Monitor
+    from fedarena.monitoring.observers import FanOut
+
+    cells: list[MatrixObserver] = []
+    rounds: list[Callable[[str], RoundObserver]] = []
+    watch = Watch()
+    if args.metrics_port is not None:
+        metrics = _start_metrics(args.metrics_port, console)
+        from fedarena.monitoring.metrics import PrometheusMatrixObserver, PrometheusRoundObserver
+
+        cells.append(PrometheusMatrixObserver(metrics))
+        rounds.append(lambda cell: PrometheusRoundObserver(metrics, cell))
+    if args.events is not None:
+        from fedarena.monitoring.events import (
+            EventMatrixObserver,
+            EventRoundObserver,
+            JsonLinesSink,
+        )
+
+        sink = JsonLinesSink(args.events)  # an unwritable file is a one-line FedarenaError
+        watch.closers.append(sink.close)
+        cells.append(EventMatrixObserver(sink, name))
+        rounds.append(lambda cell: EventRoundObserver(sink, cell))
+    if cells:
+        watch.monitor = Monitor(
+            cells=FanOut(*cells), rounds=lambda cell: FanOut(*(make(cell) for make in rounds))
+        )
+    return watch
+
+
+def _start_metrics(port: int, console: Console) -> Metrics:
     if not 0 <= port <= 65535:
         raise FedarenaError(f"--metrics-port must be in 0..65535, got {port}")
     try:
@@ -204,6 +260,7 @@ def start_metrics(port: int | None, console: Console) -> Metrics | None:
             "--metrics-port needs prometheus-client: pip install 'fedarena[monitoring]'"
         ) from None
     metrics = Metrics()
+    # Served until the process exits, so that a scrape after the last cell still sees it.
     exporter = start_exporter(port, metrics.registry)
     console.print(f"metrics at {exporter.url}", highlight=False, soft_wrap=True)
     return metrics

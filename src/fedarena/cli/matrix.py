@@ -11,19 +11,16 @@ from fedarena.cli.common import (
     Deprecated,
     MatrixProgress,
     add_cell_flags,
-    add_metrics_port,
+    add_monitoring_flags,
     add_scenario_file,
     check_workers,
     limits,
     scenario_file,
-    start_metrics,
+    start_watch,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from fedarena.matrix.runner import Monitor
-    from fedarena.monitoring.metrics import Metrics
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -59,7 +56,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="record cells naming an unregistered component as skipped instead of refusing",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
-    add_metrics_port(parser)
+    add_monitoring_flags(parser)
     return parser
 
 
@@ -75,7 +72,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     cell_limits = limits(args.cell_timeout, args.cell_memory)
     matrix = load_matrix(path)
     out = args.out if args.out is not None else Path("results") / path.stem
-    monitor = _monitor(start_metrics(args.metrics_port, console))
+    watch = start_watch(args, console, name=str(path))
     progress = MatrixProgress(console, args.quiet)
     start = time.perf_counter()
     try:
@@ -88,10 +85,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
             skip_unknown=args.skip_unknown,
             on_start=progress.start,
             on_outcome=progress.cell,
-            monitor=monitor,
+            monitor=watch.monitor,
         )
     finally:
         progress.stop()
+        watch.close()
     if not args.quiet:
         console.print(
             f"{counts.total} cells: {counts.done} done, {counts.failed} failed, "
@@ -100,16 +98,3 @@ def main(args: argparse.Namespace, console: Console) -> int:
             f"(exported to cells.csv and cells.json)"
         )
     return 1 if counts.failed else 0
-
-
-def _monitor(metrics: Metrics | None) -> Monitor | None:
-    """Prometheus observers of the cells and of each cell's rounds (labelled by cell)."""
-    if metrics is None:
-        return None
-    from fedarena.matrix.runner import Monitor
-    from fedarena.monitoring.metrics import PrometheusMatrixObserver, PrometheusRoundObserver
-
-    return Monitor(
-        cells=PrometheusMatrixObserver(metrics),
-        rounds=lambda cell: PrometheusRoundObserver(metrics, cell),
-    )

@@ -17,7 +17,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fedarena.cli.common import add_metrics_port, check_writable, start_metrics
+from fedarena.cli.common import add_monitoring_flags, check_writable, start_watch
 from fedarena.errors import FedarenaError
 from fedarena.registry import parse_option
 from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
@@ -81,7 +81,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_scenario_flags(parser)
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no table")
-    add_metrics_port(parser)
+    add_monitoring_flags(parser)
     return parser
 
 
@@ -123,12 +123,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     scenario = scenario_from_args(args)
     if args.out is not None:
         check_writable(args.out)
-    metrics = start_metrics(args.metrics_port, console)
-    observer = None
-    if metrics is not None:
-        from fedarena.monitoring.metrics import PrometheusRoundObserver
-
-        observer = PrometheusRoundObserver(metrics)
+    watch = start_watch(args, console)
     progress = Progress(
         TextColumn("[bold]round {task.completed}/{task.total}"),
         BarColumn(),
@@ -150,9 +145,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
         )
 
     try:
-        result = run_scenario(scenario, on_round, observer=observer)
+        result = run_scenario(scenario, on_round, observer=watch.round_observer())
     finally:
         progress.stop()
+        watch.close()
     if args.out is not None:
         save_result(args.out, result)
     if not args.quiet:
