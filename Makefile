@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,monitoring,deploy,movielens]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,monitoring,deploy,movielens,mlflow]'
 	# byzfl is only a test oracle; its torchvision dependency would replace torch.
 	$(BIN)/python -m pip install --quiet --no-deps byzfl==0.0.11
 	touch $(STAMP)

@@ -1,5 +1,5 @@
 """Command-line interface: ``fedarena run``, ``matrix``, ``leaderboard``, ``submit``, ``check``,
-``list`` and ``data inspect``, one module per command.
+``export``, ``list`` and ``data inspect``, one module per command.
 
 User errors (bad flags, files, specs) print one line and exit with status 2;
 Ctrl-C exits with 130. Each command module imports what it runs only when it
@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fedarena.cli import check, components, data, leaderboard, matrix, run, submit
+from fedarena.cli import check, components, data, export, leaderboard, matrix, run, submit
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-COMMANDS = (run, matrix, leaderboard, submit, check, components, data)
+COMMANDS = (run, matrix, leaderboard, submit, check, export, components, data)
 
 
 def build_parser() -> argparse.ArgumentParser:
