@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedarena.cli import main
-from tiny import TINY, flags
+from tiny import TINY, flags, toml
 
 SMALL = [*flags(replace(TINY, rounds=3, local_epochs=3, baselines=True)), "--quiet"]
 
@@ -129,7 +129,7 @@ def test_every_scenario_field_is_a_run_flag():
 
 def test_old_spellings_of_the_scenario_file_still_work_and_say_so(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
-    scenario.write_text("rounds = 1\nshoppers = 40\nitems = 300\ndim = 4\nclients_per_round = 4\n")
+    scenario.write_text(toml(replace(TINY, rounds=1, baselines=True)))
     out = tmp_path / "o"
     assert main(["matrix", str(scenario), "--out", str(out), "--quiet"]) == 0
     assert "FILE is deprecated" in capsys.readouterr().err

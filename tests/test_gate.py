@@ -16,6 +16,7 @@ from fedarena.gate import build_baseline, compare
 from fedarena.matrix.cell import Cell
 from fedarena.matrix.store import CellRecord
 from fedarena.scenario.spec import Scenario
+from tiny import TINY, toml
 
 DRIFTING = Path(__file__).with_name("gate_plugins.py")
 
@@ -122,8 +123,8 @@ def gate(tmp_path):
     matrix = tmp_path / "gate.toml"
     defense = f"{DRIFTING}:ScaledMean(path={str(scale)!r})"
     matrix.write_text(
-        "rounds = 3\nshoppers = 60\nitems = 300\ndim = 8\nclients_per_round = 10\n"
-        "local_epochs = 1\nseed = [0, 1, 2]\nmalicious_fraction = 0.2\n"
+        toml(replace(TINY, rounds=3, baselines=True))
+        + "seed = [0, 1, 2]\nmalicious_fraction = 0.2\n"
         f'attack = ["none", "model_replacement"]\ndefense = ["fedavg", {json.dumps(defense)}]\n'
     )
     baseline = tmp_path / "baseline.json"

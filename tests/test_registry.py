@@ -21,7 +21,15 @@ def test_parse_component_with_literals_and_bare_words():
 
 @pytest.mark.parametrize(
     "text, message",
-    [("krum(3)", "named"), ("krum(f=)", "key=value"), ("krum(f=1+x)", "not a number")],
+    [
+        ("krum(3)", "named"),
+        ("krum(f=)", "key=value"),
+        ("krum(f=1+x)", "not a number"),
+        ("krum(f={[1]})", "not a number"),  # an unhashable literal, once a TypeError traceback
+        ("krum(f=1)(g=2)", "not of the form"),  # once silently krum(g=2)
+        ("krum(**x)", r"not \*\*x"),  # once silently krum
+        ("krum(f=1, f=2)", "option f is given twice"),  # once silently krum(f=2)
+    ],
 )
 def test_bad_component_specs(text, message):
     with pytest.raises(SpecError, match=message):
@@ -30,6 +38,7 @@ def test_bad_component_specs(text, message):
 
 def test_parse_option():
     assert parse_option("gamma=10") == ("gamma", 10)
+    assert parse_option("x={[1]}") == ("x", "{[1]}")
     assert parse_option("mode=auto") == ("mode", "auto")
     with pytest.raises(SpecError, match="key=value"):
         parse_option("gamma")
@@ -69,3 +78,9 @@ def test_file_path_plugin(tmp_path):
 def test_module_path_plugin():
     attack = ATTACKS.create("fedarena.attacks.none:NoAttack")
     assert attack.goal == "none"
+
+
+def test_specs_are_equal_exactly_when_their_canonical_text_is():
+    assert ComponentSpec("a", {"x": 1}) == ComponentSpec("a", {"x": 1})
+    assert ComponentSpec("a", {"x": 1}) != ComponentSpec("a", {"x": 1.0})
+    assert len({ComponentSpec("a", {"x": 1}), parse_component("a( x = 1 )")}) == 1

@@ -31,7 +31,7 @@ T = TypeVar("T")
 _SPEC = re.compile(r"^\s*(?P<name>[^\s(]+)\s*(?:\((?P<args>.*)\))?\s*$", re.DOTALL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ComponentSpec:
     """A parsed ``name(key=value, ...)``: what a scenario names, parsed once where it is set.
 
@@ -59,6 +59,10 @@ class ComponentSpec:
     def __repr__(self) -> str:
         return f"ComponentSpec({str(self)!r})"
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when their canonical texts are (``x=1`` and ``x=1.0`` are different cells)."""
+        return isinstance(other, ComponentSpec) and str(self) == str(other)
+
     def __hash__(self) -> int:
         return hash(str(self))
 
@@ -78,7 +82,7 @@ def _literal(node: ast.expr, text: str) -> Any:
         return node.id
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError):
         raise SpecError(
             f"{text!r}: option value {ast.unparse(node)!r} is not a number, string, boolean or list"
         ) from None
@@ -96,10 +100,21 @@ def parse_component(text: str) -> ComponentSpec:
         call = ast.parse(f"f({args})", mode="eval").body
     except SyntaxError:
         raise SpecError(f"{text!r}: options must be key=value pairs separated by commas") from None
-    assert isinstance(call, ast.Call)
+    # `args` may itself close and reopen the call, as in 'krum(f=1)(g=2)': only f(...) is one.
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        raise SpecError(f"{text!r} is not of the form name or name(key=value, ...)")
     if call.args:
         raise SpecError(f"{text!r}: options must be named, as in {name}(key=value)")
-    return ComponentSpec(name, {kw.arg: _literal(kw.value, text) for kw in call.keywords if kw.arg})
+    options: dict[str, Any] = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise SpecError(
+                f"{text!r}: options must be key=value, not **{ast.unparse(keyword.value)}"
+            )
+        if keyword.arg in options:
+            raise SpecError(f"{text!r}: option {keyword.arg} is given twice")
+        options[keyword.arg] = _literal(keyword.value, text)
+    return ComponentSpec(name, options)
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -109,7 +124,7 @@ def parse_option(text: str) -> tuple[str, Any]:
         raise SpecError(f"option {text!r} must be key=value")
     try:
         return key.strip(), ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, RecursionError):
         return key.strip(), value.strip()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+import torch
 
 
 class Stream(IntEnum):
@@ -33,6 +34,16 @@ class Stream(IntEnum):
 
 
 ROOT_SEED_OFFSET = 10_007  # the root set's shoppers are simulated with seed + this offset
+BUILTIN_CATALOG_SEED = 0  # the built-in catalog is one shop for every scenario seed
+
+# Two draws use torch, not numpy: ``model_generator`` initialises the item tower and the
+# private embeddings, and ``torch.manual_seed(seed)`` seeds torch's global generator before
+# anything else is built (for components that draw from it).
+
+
+def model_generator(seed: int) -> torch.Generator:
+    """The torch generator the initial model and private embeddings are drawn from."""
+    return torch.Generator().manual_seed(int(seed))
 
 
 def stream(seed: int, purpose: Stream, *ids: int) -> np.random.Generator:

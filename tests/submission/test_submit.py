@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy
@@ -13,23 +14,22 @@ import torch
 
 import fedarena
 from fedarena.cli import main
+from fedarena.defenses import DefenseSpec
 from fedarena.matrix.store import ResultStore
 from fedarena.submission.submit import entry_name
+from tiny import TINY, toml
 
 DEFECTS = Path(__file__).with_name("defects.py")
 SPEC = f"{DEFECTS}:NeedsOption(scale=1.0)"
-MATRIX = """
-rounds = 2
-shoppers = 60
-items = 300
-dim = 8
-clients_per_round = 10
-local_epochs = 1
+MATRIX = (
+    toml(replace(TINY, baselines=True))
+    + """
 malicious_fraction = 0.2
 seed = [0, 1]
 attack = ["none", "label_flip"]
 defense = ["fedavg", "median"]
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -198,4 +198,4 @@ def test_missing_matrix_and_unwritable_entry(tiny_matrix, tmp_path, capsys):
     ],
 )
 def test_the_default_entry_is_named_after_the_last_link(spec, name):
-    assert entry_name(spec) == name
+    assert entry_name(DefenseSpec.parse(spec)) == name

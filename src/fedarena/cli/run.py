@@ -10,7 +10,6 @@ KEY=VALUE`` options (a defense chain's go to its last link).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from dataclasses import MISSING, fields
@@ -87,14 +86,14 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def save_result(path: Path, result: dict[str, Any]) -> None:
     """Write the result; if that fails, keep it in a temporary file and say where."""
-    from fedarena.io import write_json_atomic
+    from fedarena.io import json_text, write_json_atomic
 
     try:
         write_json_atomic(path, result, allow_nan=True)
     except OSError as err:
         fd, fallback = tempfile.mkstemp(prefix="fedarena-run-", suffix=".json")
         with os.fdopen(fd, "w") as handle:
-            json.dump(result, handle, indent=2)
+            handle.write(json_text(result, allow_nan=True))
         raise FedarenaError(
             f"--out: cannot write {path} ({err.strerror}); the result is saved in {fallback}"
         ) from None

@@ -97,10 +97,12 @@ def _print_check(console: Console, result: CheckResult) -> None:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.components import parse_spec
     from fedarena.matrix.file import load_matrix
     from fedarena.matrix.store import STORE_NAME
     from fedarena.submission.submit import entry_name, submit
 
+    spec = parse_spec("defense", args.spec)  # once: everything after uses this value
     check_workers(args.workers)
     cell_limits = limits(args.cell_timeout, args.cell_memory)
     check_limits = limits(args.check_timeout, args.cell_memory)
@@ -110,13 +112,13 @@ def main(args: argparse.Namespace, console: Console) -> int:
     out = args.out if args.out is not None else Path("results") / args.scenario.stem
     entry = None
     if not args.checks_only:
-        entry = args.entry or Path("submissions") / f"{entry_name(args.spec)}.json"
+        entry = args.entry or Path("submissions") / f"{entry_name(spec)}.json"
         check_writable(entry)
-    console.print(f"conformance of {args.spec}:", highlight=False, soft_wrap=True)
+    console.print(f"conformance of {spec}:", highlight=False, soft_wrap=True)
     progress = MatrixProgress(console, args.quiet)
     try:
         outcome = submit(
-            args.spec,
+            spec,
             matrix,
             out,
             entry,

@@ -40,8 +40,8 @@ def create_defense(spec: str | DefenseSpec, **context: Any) -> Defense:
     if context.get("n_clients") is not None and isinstance(defense, HasRequirement):
         try:
             defense.check(context["n_clients"], context.get("n_malicious") or 0)
-        except ValueError as err:
-            raise SpecError(f"defense {spec!r}: {err}") from None
+        except (ValueError, TypeError) as err:  # TypeError: a plugin's check of another shape
+            raise SpecError(f"defense {str(spec)!r}: {err}") from None
     return defense
 
 

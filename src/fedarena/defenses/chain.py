@@ -24,6 +24,7 @@ from fedarena.defenses.base import (
     DEFENSES,
     Aggregate,
     ClientSide,
+    Defense,
     HasRequirement,
     PreAggregator,
     PrivacyAccounting,
@@ -117,7 +118,7 @@ class Chain:
 
     def __init__(self, links: list[Any], spec: str) -> None:
         *front, last = links
-        if not hasattr(last, "aggregate"):
+        if not isinstance(last, Defense):
             raise SpecError(f"defense {spec!r}: the last link {name_of(last)} cannot aggregate")
         for link in front:
             if not isinstance(link, PreAggregator | ClientSide):

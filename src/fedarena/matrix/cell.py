@@ -8,10 +8,10 @@ Every notion of a cell's identity lives here:
   code would compute the same numbers again (the store's primary key);
 - ``family``: the same without the seed; the cells of a family differ only in
   their seed, and their spread is the seed-to-seed noise of that configuration;
-- ``clean`` and ``reference``: the keys of the cell's clean twin (attack
-  ``none``: the run its utility drop is measured against) and of its reference
-  (attack ``none``, defense ``fedavg``: the run its utility is retained
-  against, which also computes the baselines);
+- its twins (``with_twins``): the clean twin (attack ``none``: the run its
+  utility drop is measured against) and the reference (attack ``none``, defense
+  ``fedavg``: the run its utility is retained against, which also computes the
+  baselines), which the matrix runs beside it;
 - ``comparable_key``: what scoring matches records by when they come from
   several sources (matrix folders, exports, entries): the spec without the
   fields that never change a cell's final metrics.
@@ -59,9 +59,9 @@ def is_reference(scenario: Scenario) -> bool:
     return str(scenario.attack) == REFERENCE_ATTACK and str(scenario.defense) == REFERENCE_DEFENSE
 
 
-def _variant(scenario: Scenario, fixed_baselines: bool, **fields: Any) -> Scenario:
-    variant = replace(scenario, **fields)
-    return variant if fixed_baselines else replace(variant, baselines=is_reference(variant))
+def _variant(scenario: Scenario, fixed_baselines: bool) -> Scenario:
+    """Unless the baselines are fixed by the file, only a reference computes them."""
+    return scenario if fixed_baselines else replace(scenario, baselines=is_reference(scenario))
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,6 @@ class Cell:
     key: str
     family: str
     version: str
-    clean: str
-    reference: str
 
     @classmethod
     def of(
@@ -82,16 +80,12 @@ class Cell:
         """The cell of ``scenario``; unless ``fixed_baselines``, only a reference computes the
         baselines (once per population, not once per cell)."""
         scenario = _variant(scenario, fixed_baselines)
-        clean = _variant(scenario, fixed_baselines, attack=REFERENCE_ATTACK)
-        reference = _variant(clean, fixed_baselines, defense=REFERENCE_DEFENSE)
         code = plugin_files(scenario)
         return cls(
             scenario=scenario,
             key=_key(scenario, version, code),
             family=_key(scenario, version, code, seeded=False),
             version=version,
-            clean=_key(clean, version, plugin_files(clean)),
-            reference=_key(reference, version, plugin_files(reference)),
         )
 
     @property

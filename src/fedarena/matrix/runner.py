@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -102,7 +102,7 @@ class _Job:
     connection: Connection
     started: float
     deadline: float
-    outcome: Outcome | None = field(default=None)
+    rounds: RoundObserver | None = None  # who hears the cell's rounds, when monitored
 
 
 def _in_worker(*args: Any) -> None:
@@ -197,33 +197,44 @@ class MatrixRunner:
         process.start()
         send.close()  # the worker holds the only write end: its death closes the pipe
         started = time.monotonic()
+        rounds = None
         if self.monitor is not None:
             self.monitor.cells.on_cell_start(cell.key[:12])
-        return _Job(cell, process, receive, started, started + self.limits.seconds)
+            rounds = self.monitor.rounds(cell.key[:12])
+        return _Job(cell, process, receive, started, started + self.limits.seconds, rounds)
 
     def _poll(self, job: _Job) -> Outcome | None:
         """The job's outcome if it has one (a message, a death, a timeout), else ``None``."""
         elapsed = time.monotonic() - job.started
-        while job.connection.poll():
-            try:
-                message = job.connection.recv()
-            except (EOFError, OSError):
-                job.process.join(EXIT_GRACE_S)
-                message = Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
-            if isinstance(message, Interim):
-                if self.monitor is not None:
-                    self.monitor.rounds(job.cell.key[:12]).on_round(**message.values)
-                continue
+        outcome = self._read(job, elapsed)
+        if outcome is None and not job.process.is_alive():
+            # The worker may have written its outcome just before exiting: read once more.
+            outcome = self._read(job, elapsed) or Outcome(
+                "failed", elapsed, reason=death_reason(job.process.exitcode)
+            )
+        if outcome is not None:
             self._stop(job, grace=EXIT_GRACE_S)
-            return message
-        if not job.process.is_alive():
-            self._stop(job, grace=0.0)
-            return Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
+            return outcome
         if time.monotonic() > job.deadline:
             self._stop(job, grace=0.0)
             return Outcome(
                 "failed", elapsed, reason=f"time limit of {self.limits.seconds:g} s exceeded"
             )
+        return None
+
+    def _read(self, job: _Job, elapsed: float) -> Outcome | None:
+        """Pass the worker's round reports on; its outcome if it has sent it (a closed pipe
+        without one is a death), else ``None``."""
+        while job.connection.poll():
+            try:
+                message = job.connection.recv()
+            except (EOFError, OSError):
+                job.process.join(EXIT_GRACE_S)
+                return Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
+            if not isinstance(message, Interim):
+                return message
+            if job.rounds is not None:
+                job.rounds.on_round(**message.values)
         return None
 
     def _stop(self, job: _Job, grace: float) -> None:

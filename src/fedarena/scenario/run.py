@@ -52,7 +52,12 @@ def engine(name: str) -> Engine:
     if name in IN_PROCESS_ENGINES:
         return run_in_process
     for point in entry_points(group=ENGINE_GROUP, name=name):
-        return point.load()
+        try:
+            return point.load()
+        except Exception as err:  # a broken plugin is the user's input, not our crash
+            raise SpecError(
+                f"engine {name!r}: entry point {point.value} failed to load: {err}"
+            ) from None
     raise SpecError(f"engine {name!r} is not installed (entry-point group {ENGINE_GROUP})")
 
 

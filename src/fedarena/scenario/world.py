@@ -42,7 +42,13 @@ from fedarena.engine.federation import ClientData, Federation
 from fedarena.errors import SpecError
 from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
 from fedarena.scenario.spec import Scenario
-from fedarena.seeds import ROOT_SEED_OFFSET, Stream, stream
+from fedarena.seeds import (
+    BUILTIN_CATALOG_SEED,
+    ROOT_SEED_OFFSET,
+    Stream,
+    model_generator,
+    stream,
+)
 from fedarena.strategies import STRATEGIES, Strategy
 from fedarena.training.local import LocalTraining, Trainer
 from fedarena.training.sequential import SequentialTrainer
@@ -52,7 +58,7 @@ from fedarena.training.vectorised import VectorisedTrainer
 def load_catalog(scenario: Scenario) -> Catalog:
     """The built-in catalog, or ``scenario.items`` items sampled from an Amazon path."""
     if scenario.catalog == "builtin":
-        return generate_catalog(scenario.items, seed=0)
+        return generate_catalog(scenario.items, seed=BUILTIN_CATALOG_SEED)
     catalog, _ = load_amazon(Path(scenario.catalog))
     if len(catalog) > scenario.items:
         rng = stream(scenario.seed, Stream.CATALOG_SAMPLE)
@@ -92,7 +98,7 @@ class World:
     @property
     def server_lr(self) -> float:
         """The server learning rate an attack may assume (model replacement's boost)."""
-        return float(getattr(self.strategy, "server_lr", 1.0))
+        return float(self.strategy.server_lr)
 
     def trainer(self) -> Trainer:
         """Local training as the scenario's engine does it, wrapped by a client-side defense.
@@ -180,7 +186,7 @@ def build_world(scenario: Scenario) -> World:
         if root_shoppers
         else None
     )
-    generator = torch.Generator().manual_seed(scenario.seed)
+    generator = model_generator(scenario.seed)
     tower = ItemTower(catalog, dim=scenario.dim)
     tower.reset_parameters(generator)
     layout = SharedLayout.of(tower)

@@ -99,7 +99,7 @@ class Round:
         return replace(self, ctx=replace(self.ctx, generator=torch.Generator().manual_seed(seed)))
 
 
-def build(spec: str, n: int) -> Defense:
+def build(spec: DefenseSpec, n: int) -> Defense:
     """The defense as a scenario with ``n`` clients per round and f = n / 5 would build it."""
     try:
         return create_defense(spec, n_malicious=n // 5, n_clients=n, seed=0)
@@ -133,10 +133,10 @@ def _max_difference(a: Tensor, b: Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
-def source_files(spec: str) -> dict[str, str]:
+def source_files(spec: DefenseSpec) -> dict[str, str]:
     """File -> SHA-256 of the module defining each link (plugins and built-ins alike)."""
     files: dict[str, str] = {}
-    for link in DefenseSpec.parse(spec).links:
+    for link in spec.links:
         factory = DEFENSES.factory(link.name)
         path = inspect.getsourcefile(factory)
         if path is not None:
@@ -155,7 +155,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_interface(spec: str, budget_s: float) -> Verdict:
+def check_interface(spec: DefenseSpec, budget_s: float) -> Verdict:
     """It builds from its spec, has ``aggregate`` and returns a ``fedarena.defenses.Aggregate``."""
     defense = build(spec, N)
     call(defense, Round.synthetic(N, D), f"on {N} finite updates")
@@ -191,7 +191,7 @@ def _check_output(result: Aggregate, n: int, d: int) -> None:
         raise CheckFailed("diagnostics must be a dict of str -> float")
 
 
-def check_output(spec: str, budget_s: float) -> Verdict:
+def check_output(spec: DefenseSpec, budget_s: float) -> Verdict:
     """``update`` is float32 of shape (d,) and finite; ``accepted`` None or bool of shape (n,)."""
     for n, d in ODD_SIZES:
         result = call(build(spec, n), Round.synthetic(n, d), f"for n={n}, d={d}")
@@ -205,7 +205,7 @@ def _reseed_global_generators(seed: int) -> None:
     random.seed(seed)
 
 
-def check_determinism(spec: str, budget_s: float) -> Verdict:
+def check_determinism(spec: DefenseSpec, budget_s: float) -> Verdict:
     """Two fresh instances, same inputs and round seed, different global RNG states: equal."""
     inputs = Round.synthetic(N, D)
     outputs = []
@@ -237,7 +237,7 @@ def _uses_generator(defense: Defense, inputs: Round) -> bool:
     return not torch.equal(before, inputs.ctx.generator.get_state())
 
 
-def check_permutation(spec: str, budget_s: float) -> Verdict:
+def check_permutation(spec: DefenseSpec, budget_s: float) -> Verdict:
     """Reordering the clients (their updates, weights and ids) reorders ``accepted`` and
     leaves ``update`` unchanged (up to float rounding); for a rule that draws from
     ``ctx.generator``, the mean over ``DRAWS`` seeds is unchanged within Z_DRAWS
@@ -267,7 +267,7 @@ def check_permutation(spec: str, budget_s: float) -> Verdict:
     return Verdict(True, f"max difference {difference:.1g}")
 
 
-def _randomised_permutation(spec: str, inputs: Round, shuffled: Round) -> Verdict:
+def _randomised_permutation(spec: DefenseSpec, inputs: Round, shuffled: Round) -> Verdict:
     draws = {}
     for name, round_ in (("original", inputs), ("permuted", shuffled)):
         draws[name] = torch.stack(
@@ -290,7 +290,7 @@ def _randomised_permutation(spec: str, inputs: Round, shuffled: Round) -> Verdic
     return Verdict(True, f"randomised: means over {DRAWS} seeds agree")
 
 
-def check_nonfinite(spec: str, budget_s: float) -> Verdict:
+def check_nonfinite(spec: DefenseSpec, budget_s: float) -> Verdict:
     """Updates holding NaN or +-Inf: no exception, a finite aggregate, and their senders not
     accepted (the policy of ``fedarena.defenses.base``: reject and flag such rows)."""
     inputs = Round.synthetic(N, D)
@@ -316,7 +316,7 @@ def check_nonfinite(spec: str, budget_s: float) -> Verdict:
     return Verdict(True, f"{len(bad)} of {N} rows non-finite")
 
 
-def check_runtime(spec: str, budget_s: float) -> Verdict:
+def check_runtime(spec: DefenseSpec, budget_s: float) -> Verdict:
     """The best of two calls after a warm-up one within ``budget_s`` at n=100, d=1e5, on one
     thread (a warm-up over ten budgets alone decides)."""
     defense = build(spec, RUNTIME_N)
@@ -348,9 +348,9 @@ CHECKS: dict[str, Callable[[str, float], Verdict]] = {
 }
 
 
-def run_check(name: str, spec: str, budget_s: float) -> Verdict:
+def run_check(name: str, spec: DefenseSpec | str, budget_s: float) -> Verdict:
     """Run one check (in the sandbox child); a violation is a failed ``Verdict``."""
     try:
-        return CHECKS[name](spec, budget_s)
+        return CHECKS[name](DefenseSpec.parse(spec), budget_s)
     except CheckFailed as failure:
         return Verdict(False, str(failure))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fedarena.defenses.chain import DefenseSpec
 from fedarena.sandbox.limits import Limits
 from fedarena.sandbox.process import preload_in_children, run_limited
 from fedarena.submission.checks import CHECKS, Verdict, run_check
@@ -70,12 +71,13 @@ class ConformanceReport:
 
 
 def check_conformance(
-    spec: str,
+    spec: DefenseSpec | str,
     limits: Limits = CHECK_LIMITS,
     budget_s: float = RUNTIME_BUDGET_S,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> ConformanceReport:
-    """Run every check on ``spec`` in its own limited process, in order."""
+    """Run every check on ``spec`` (parsed here once) in its own limited process, in order."""
+    spec = DefenseSpec.parse(spec)
     if not budget_s > 0:
         raise ValueError(f"the runtime budget must be > 0 seconds, got {budget_s}")
     results: list[CheckResult] = []
@@ -95,4 +97,4 @@ def check_conformance(
         results.append(result)
         if on_result is not None:
             on_result(result)
-    return ConformanceReport(spec, tuple(results), sources, budget_s)
+    return ConformanceReport(str(spec), tuple(results), sources, budget_s)

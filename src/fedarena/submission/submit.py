@@ -38,18 +38,18 @@ from fedarena.submission.conformance import (
 )
 
 
-def entry_name(spec: str) -> str:
+def entry_name(spec: DefenseSpec) -> str:
     """A file name for a spec's entry, from its last link: ``norm_clip > x.py:NormTrim(f=2)``
     -> ``normtrim-f-2``."""
-    component = DefenseSpec.parse(spec).links[-1]
+    component = spec.links[-1]
     name = component.name.rpartition(":")[2]
     options = "-".join(f"{k}-{v}" for k, v in sorted(component.options.items()))
     return re.sub(r"[^a-z0-9]+", "-", f"{name}-{options}".lower()).strip("-") or "defense"
 
 
-def submission_matrix(matrix: Matrix, spec: str) -> Matrix:
+def submission_matrix(matrix: Matrix, spec: DefenseSpec) -> Matrix:
     """The matrix with every grid's defense axis replaced by ``[spec, fedavg]``."""
-    defenses = list(dict.fromkeys([spec, REFERENCE_DEFENSE]))
+    defenses = list(dict.fromkeys([str(spec), REFERENCE_DEFENSE]))
     grids = tuple(replace(g, axes={**g.axes, "defense": defenses}) for g in matrix.grids)
     return replace(matrix, grids=grids)
 
@@ -68,7 +68,7 @@ class Submission:
 
 
 def submit(
-    spec: str,
+    spec: DefenseSpec,
     matrix: Matrix,
     out: Path,
     entry_path: Path | None,
@@ -87,11 +87,10 @@ def submit(
     ``SpecError`` before anything runs."""
     problem = spec_problem("defense", spec)
     if problem is not None:
-        raise SpecError(f"defense {spec!r}: {problem}")
-    spec = str(DefenseSpec.parse(spec))
-    for target in DefenseSpec.parse(spec).plugin_files:
+        raise SpecError(f"defense {str(spec)!r}: {problem}")
+    for target in spec.plugin_files:
         if not Path(target).is_file():
-            raise SpecError(f"defense {spec!r}: file {target} does not exist")
+            raise SpecError(f"defense {str(spec)!r}: file {target} does not exist")
     cells_matrix = submission_matrix(matrix, spec)
     cells = cells_matrix.cells(grids)  # an unknown grid fails here, before the checks
     report = check_conformance(spec, check_limits, budget_s, on_check)
@@ -117,6 +116,8 @@ def submit(
         "grids": list(grids or matrix.grid_names()),
         "results": str(out),
     }
-    document = entry_document(spec, records, runs, report.as_dict(), report.sources, matrix_info)
+    document = entry_document(
+        str(spec), records, runs, report.as_dict(), report.sources, matrix_info
+    )
     write_entry(entry_path, document)
     return Submission(report, counts, document)
