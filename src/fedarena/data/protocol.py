@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedarena.data.interactions import InteractionLog
-from fedarena.data.noniid import js_divergence
+from fedarena.data.noniid import noniid_summary
 from fedarena.errors import DataError
 
 N_NEGATIVES = 99
@@ -134,27 +134,8 @@ def noniid_stats(log: InteractionLog, split: LeaveOneOut) -> dict[str, float]:
     """
     n = len(split)
     owner = np.repeat(np.arange(n), split.n_train)
-    counts = split.n_train.astype(np.float64)
-    share = counts / counts.sum()
-    n_categories = len(log.categories)
-    mix = np.bincount(
-        owner * n_categories + log.item_category[split.train_items],
-        minlength=n * n_categories,
-    ).reshape(n, n_categories)
-    global_mix = mix.sum(axis=0) / mix.sum()
-    client_mix = mix / np.maximum(mix.sum(axis=1, keepdims=True), 1)
-    js = js_divergence(client_mix, global_mix[None, :])
-    sorted_share = np.sort(share)
-    gini = 1.0 - 2.0 * np.sum(np.cumsum(sorted_share) - sorted_share / 2.0) / n
-    return {
-        "purchase_share_min": float(share.min()),
-        "purchase_share_median": float(np.median(share)),
-        "purchase_share_max": float(share.max()),
-        "purchase_share_gini": float(gini),
-        "js_divergence_mean": float(js.mean()),
-        "js_divergence_median": float(np.median(js)),
-        "js_divergence_max": float(js.max()),
-    }
+    category = log.item_category[split.train_items]
+    return noniid_summary(owner, category, n, len(log.categories))
 
 
 def _shown(user_id: object) -> str:
