@@ -1,6 +1,6 @@
 """Ranking metrics on held-out purchases: HR@10, NDCG@10 and AUC.
 
-Each held-out purchase is ranked among ``k`` items its shopper never bought
+Each held-out purchase is ranked among ``k`` items its shopper never interacted with
 (``k = 99`` by default, the convention of He et al. 2017 and the federated
 recommender literature). With ``r`` the number of negatives that score at
 least as high as the purchase (ties count against it, so a constant model

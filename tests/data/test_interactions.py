@@ -332,6 +332,18 @@ def test_negatives_never_include_an_interacted_item(users, seed):
         assert len(set(negatives[u].tolist())) == 99
 
 
+def test_negatives_avoid_each_users_training_items_and_its_held_out_item():
+    # 99 of 130 items drawn blind to the log would hit most of these users' 31 items.
+    log = make_log([list(range(0, 124, 4)), list(range(129, 98, -1)), [64, 5]], n_items=130)
+    split = leave_one_out(log)
+    negatives = sample_negatives(log, np.random.default_rng(11))
+    assert negatives.shape == (len(split), 99)
+    for u in range(len(split)):
+        touched = set(split.train_of(u).tolist()) | {int(split.test_items[u])}
+        assert not touched & set(negatives[u].tolist())
+    assert (sample_negatives(log, np.random.default_rng(11)) == negatives).all()
+
+
 def test_noniid_stats_known_answer_for_two_users_with_disjoint_categories():
     # Items 0-2 are category a, 3-5 category b; each user trains on two items of one.
     log = make_log([[0, 1, 2], [3, 4, 5]], n_items=6, categories=[0, 0, 0, 1, 1, 1])

@@ -21,7 +21,9 @@ of the shopper's ``P_s`` purchases are held out; training sees only what
 happened before the first held-out purchase. Shoppers with fewer than two
 purchases cannot both train and be tested: they are excluded and counted.
 Each held-out purchase is ranked against ``n_eval_negatives`` items drawn
-uniformly among those the shopper never bought.
+uniformly, without replacement, among those the shopper never interacted
+with: never browsed nor bought, before or after its first held-out purchase
+(the sampled-metrics protocol of He et al. 2017; ``_sample_negatives``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from fedarena.data.features import item_features
 from fedarena.data.personas import PERSONAS, utility_matrix
 from fedarena.errors import FedarenaError
 from fedarena.seeds import Stream, stream
+
+# Uniform keys drawn per block of test cases when sampling negatives (8 bytes each).
+_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class PopulationConfig:
             raise FedarenaError(f"alpha must be > 0, got {self.alpha}")
         if not 0 < self.test_fraction < 1:
             raise FedarenaError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.n_eval_negatives < 0:
+            raise FedarenaError(f"n_eval_negatives must be >= 0, got {self.n_eval_negatives}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +76,7 @@ class Population:
     ``train_items[train_ptr[s]:train_ptr[s+1]]`` in time order, with label 1
     where it bought the item and 0 where it only browsed it. Test case ``t``
     belongs to shopper ``test_shopper[t]``; ``test_items[t, 0]`` is the held-out
-    purchase and ``test_items[t, 1:]`` its sampled negatives.
+    purchase and ``test_items[t, 1:]`` its sampled negatives, sorted.
     """
 
     persona: np.ndarray
@@ -118,24 +125,49 @@ def _browse(
 
 
 def _sample_negatives(
-    case_shopper: np.ndarray, bought_keys: np.ndarray, n_items: int, k: int, rng
+    case_shopper: np.ndarray,
+    touched_ptr: np.ndarray,
+    touched_items: np.ndarray,
+    n_items: int,
+    k: int,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """For each case, ``k`` distinct items its shopper never bought (uniform)."""
+    """For each test case, ``k`` distinct items its shopper never interacted with, sorted.
+
+    Shopper ``s`` interacted with ``touched_items[touched_ptr[s]:touched_ptr[s + 1]]``:
+    everything it browsed or bought, in training, in test or after its first
+    held-out purchase. Each case draws its own negatives uniformly without
+    replacement from the other ``n_items - |touched(s)|`` items: every item
+    gets an independent uniform key, touched items an infinite one, and the
+    ``k`` smallest keys win. Keys are drawn case after case from ``rng``, so
+    the result depends only on the generator's state. Returns an int64 array
+    of shape ``(n_cases, k)``.
+
+    Raises ``FedarenaError`` naming a shopper who interacted with so many items
+    that fewer than ``k`` remain: its cases cannot be ranked among ``k``.
+    """
+    n_touched = np.diff(touched_ptr)
+    short = n_touched[case_shopper] > n_items - k
+    if short.any():
+        s = int(case_shopper[np.argmax(short)])
+        raise FedarenaError(
+            f"shopper {s} interacted with {n_touched[s]} of {n_items} items, leaving "
+            f"{n_items - n_touched[s]}; each held-out purchase is ranked among {k} "
+            "never-interacted items, so use a larger catalog or fewer n_eval_negatives"
+        )
     out = np.empty((len(case_shopper), k), dtype=np.int64)
-    todo = np.arange(len(case_shopper))
-    while len(todo):
-        draws = rng.integers(0, n_items, size=(len(todo), 3 * k // 2 + 10))
-        keys = case_shopper[todo, None] * n_items + draws
-        valid = ~np.isin(keys, bought_keys)
-        order = np.argsort(draws, axis=1, kind="stable")
-        ranked = np.take_along_axis(draws, order, axis=1)
-        repeat = np.zeros_like(valid)
-        repeat[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
-        np.put_along_axis(valid, order, np.take_along_axis(valid, order, axis=1) & ~repeat, 1)
-        enough = valid.sum(axis=1) >= k
-        first_k = valid & (np.cumsum(valid, axis=1) <= k) & enough[:, None]
-        out[todo[enough]] = draws[first_k].reshape(-1, k)
-        todo = todo[~enough]
+    if k == 0:
+        return out
+    step = max(1, _BLOCK // n_items)
+    for start in range(0, len(case_shopper), step):
+        shoppers = case_shopper[start : start + step]
+        keys = rng.random((len(shoppers), n_items))
+        counts = n_touched[shoppers]
+        row = np.repeat(np.arange(len(shoppers)), counts)
+        first = np.repeat(touched_ptr[shoppers] - np.cumsum(counts) + counts, counts)
+        keys[row, touched_items[first + np.arange(len(row))]] = np.inf
+        chosen = np.argpartition(keys, k - 1, axis=1)[:, :k]
+        out[start : start + len(shoppers)] = np.sort(chosen, axis=1)
     return out
 
 
@@ -178,11 +210,17 @@ def simulate_population(catalog: Catalog, config: PopulationConfig, seed: int) -
     train = in_train & kept[shopper]
     train_shopper = new_index[shopper[train]]
     test = is_test & kept[shopper]
-    kept_purchase = bought & kept[shopper]
-    bought_keys = np.unique(new_index[shopper[kept_purchase]] * len(catalog) + item[kept_purchase])
+    # The browse log is in shopper order, so the kept shoppers' events are their touched CSR.
+    touched = kept[shopper]
+    n_touched = np.bincount(new_index[shopper[touched]], minlength=kept.sum())
     test_shopper = new_index[shopper[test]]
     negatives = _sample_negatives(
-        test_shopper, bought_keys, len(catalog), config.n_eval_negatives, rng
+        test_shopper,
+        np.concatenate([[0], np.cumsum(n_touched)]),
+        item[touched],
+        len(catalog),
+        config.n_eval_negatives,
+        rng,
     )
     return Population(
         persona=persona[kept],
