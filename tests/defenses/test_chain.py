@@ -18,7 +18,9 @@ from fedarena.defenses import (
     split_chain,
 )
 from fedarena.defenses.bucketing import Bucketing
+from fedarena.defenses.krum import Krum
 from fedarena.defenses.nnm import NearestNeighbourMixing
+from fedarena.defenses.norm_clip import NormClip
 from fedarena.errors import SpecError
 
 
@@ -109,4 +111,37 @@ def test_later_links_see_row_ids_and_f_less_the_dropped():
     ids = seen[1].client_ids.tolist()
     assert (
         len(ids) == 3 and (11 not in ids) and any(i >= 10 for i in ids) and any(i < 0 for i in ids)
+    )
+
+
+def test_suspicion_of_rows_left_in_place_is_the_clients_and_a_dropped_client_is_inf():
+    x = random_updates(10, 5, seed=4)
+    x[6, 2] = float("nan")
+    out = create_defense("norm_clip(max_norm=1) > krum(f=2)").aggregate(
+        x, torch.ones(10), context(x)
+    )
+    finite = torch.arange(10) != 6
+    clipped = NormClip(max_norm=1).preaggregate(x[finite], torch.ones(9), context(x)).updates
+    expected = Krum(f=2).aggregate(clipped, torch.ones(9), context(clipped)).suspicion
+    assert out.suspicion.shape == (10,) and out.suspicion[6] == float("inf")
+    torch.testing.assert_close(out.suspicion[finite], expected)
+
+
+def test_clients_sharing_a_bucket_share_its_suspicion():
+    x = random_updates(20, 5, seed=5)
+    out = create_defense("bucketing(s=2) > krum(f=3)").aggregate(
+        x, torch.ones(20), context(x, seed=7)
+    )
+    buckets = Bucketing(s=2).preaggregate(x, torch.ones(20), context(x, seed=7))
+    rows = Krum(f=3).aggregate(buckets.updates, buckets.weights, context(buckets.updates))
+    assert out.suspicion.shape == (20,)
+    torch.testing.assert_close(out.suspicion, rows.suspicion[buckets.source])
+
+
+def test_a_chain_whose_aggregator_scores_no_one_has_no_suspicion():
+    x = random_updates(8, 5, seed=6)
+    x[0, 0] = float("nan")
+    assert (
+        create_defense("norm_clip > median").aggregate(x, torch.ones(8), context(x)).suspicion
+        is None
     )

@@ -5,13 +5,16 @@ breakdown point allows."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 
 import pytest
 import torch
 from defense_helpers import context, random_updates
 
 from fedarena.defenses import DEFENSES, UsesRootSet, create_defense
-from fedarena.defenses.base import OUTLIER_PATTERNS
+from fedarena.defenses.base import OUTLIER_PATTERNS, tuning_grid_of
+from fedarena.registry import ComponentSpec, accepted_options
 
 N, D, F = 12, 40, 2
 # Every rule in fedarena's own package, found by the registry: a new file is tested at once.
@@ -112,3 +115,34 @@ def test_rules_declared_unbounded_are_dragged_by_one_outlier(name):
     assert float(_run(name, x).update.norm()) > 1e3, (
         f"{name} resists an outlier: declare bounded_against on its class"
     )
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_setting_of_the_tuning_grid_builds_the_defense(name):
+    """A matrix with ``tune = true`` runs each setting: a small grid of real options whose
+    values are all in range, so no tuned cell is skipped for a bad value."""
+    factory = DEFENSES.factory(name)
+    grid = tuning_grid_of(factory)
+    assert set(grid) <= set(accepted_options(factory)) and len(grid) <= 2
+    assert all(
+        2 <= len(values) <= 4 and len(set(values)) == len(values) for values in grid.values()
+    )
+    assert math.prod(len(values) for values in grid.values()) <= 9
+    for values in itertools.product(*grid.values()):
+        spec = ComponentSpec(name, dict(zip(grid, values, strict=True)))
+        assert create_defense(str(spec), n_clients=N, n_malicious=F) is not None
+
+
+@pytest.mark.parametrize(
+    "name, option",
+    [
+        ("norm_clip", "max_norm"),
+        ("trimmed_mean", "beta"),
+        ("centered_clipping", "tau"),
+        ("dp_sgd", "noise_multiplier"),
+        ("dp_sgd", "max_grad_norm"),
+        ("flame", "noise"),
+    ],
+)
+def test_the_key_hyperparameters_are_in_the_tuning_grids(name, option):
+    assert option in tuning_grid_of(DEFENSES.factory(name))

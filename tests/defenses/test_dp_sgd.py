@@ -1,8 +1,8 @@
-"""DP-SGD: clipped per-example gradients equal Opacus's, noise of the stated scale, accounting."""
+"""DP-SGD: clipped per-example gradients equal Opacus's, noise of the stated scale, accounting
+(the accounting's shared parts: ``test_privacy_accounting.py``)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -15,10 +15,15 @@ from torch import nn
 from torch.func import functional_call
 
 from fedarena.defenses import AccountingSetting, create_defense
-from fedarena.defenses.dp_sgd import local_steps
-from fedarena.defenses.privacy import ORDERS
+from fedarena.defenses.dp_sgd import epoch_batch_sizes
+from fedarena.defenses.privacy import ORDERS, gaussian_epsilon
 from fedarena.training.dp_sgd import DpSgdTrainer, PerExampleClipping
-from fedarena.training.local import LocalBatches, LocalTraining, build_batches
+from fedarena.training.local import (
+    LocalBatches,
+    LocalTraining,
+    build_batches,
+    training_examples,
+)
 from fedarena.training.vectorised import VectorisedTrainer
 
 
@@ -137,18 +142,22 @@ def test_noise_has_the_stated_scale_on_every_parameter(model):
 
 
 @pytest.mark.parametrize(
-    "n, b, epochs", [(10, 4, 2), (3, 8, 3), (100, 64, 3), (64, 64, 1), (7, 5, 4)]
+    "n, b, epochs", [(10, 4, 2), (3, 8, 3), (100, 64, 3), (64, 64, 1), (7, 5, 4), (0, 4, 2)]
 )
-def test_local_steps_match_the_engine_and_no_batch_repeats_an_example(n, b, epochs):
+def test_every_epoch_puts_each_example_in_exactly_one_batch_of_the_stated_sizes(n, b, epochs):
     config = LocalTraining(epochs=epochs, batch_size=b)
     data = [(np.arange(n), np.ones(n, dtype=np.float32), np.ones(n, dtype=np.float32))]
-    for seed in range(50):
+    sizes = epoch_batch_sizes(n, b)
+    per_epoch = max(1, len(sizes))
+    for seed in range(20):
         batches = build_batches(data, config, [np.random.default_rng(seed)])
-        steps = int(batches.active[0].sum())
-        assert steps == local_steps(n, b, epochs)
-        for t in range(steps):
-            real = batches.items[0, t][batches.weight[0, t] > 0]
-            assert int(torch.bincount(real).max()) == 1
+        assert int(batches.active[0].sum()) == epochs * per_epoch
+        real = batches.weight[0] > 0
+        for epoch in range(epochs):
+            steps = slice(epoch * per_epoch, (epoch + 1) * per_epoch)
+            counts = [int(c) for c in real[steps].sum(dim=1) if c > 0]
+            assert counts == sizes
+            assert sorted(batches.items[0][steps][real[steps]].tolist()) == list(range(n))
 
 
 def test_noise_depends_only_on_the_client_seed(model):
@@ -180,38 +189,70 @@ class Logs:
         return self.logs[shopper]
 
 
-def test_privacy_per_shopper_from_the_rdp_accountant():
-    # Shopper 0: 2 purchases + 1 browsed item + 4 negatives per purchase = 11 examples;
-    # b = 4, E = 2: 2 ceil(11 / 4) = 6 steps per round, an example at most once per batch.
-    logs = {0: (np.arange(3), np.array([1.0, 1.0, 0.0])), 1: (np.arange(1), np.array([1.0]))}
-    setting = AccountingSetting(
-        population=Logs(logs),
-        local=LocalTraining(epochs=2, batch_size=4, negatives_per_positive=4),
-        clients_per_round=1,
+def _setting(logs, **local) -> AccountingSetting:
+    return AccountingSetting(
+        population=Logs(logs), local=LocalTraining(**local), clients_per_round=1
     )
+
+
+@pytest.mark.filterwarnings("ignore:Optimal order:UserWarning")
+def test_privacy_per_shopper_known_answers_equal_opacus_without_sampling():
+    # Shopper 0: 2 purchases + 1 browsed item + 4 negatives per purchase = 11 examples, cut
+    # into batches of 4, 4 and 3 every epoch; E = 2 and 3 rounds: 6 epochs.
+    logs = {0: (np.arange(3), np.array([1.0, 1.0, 0.0])), 1: (np.arange(1), np.array([1.0]))}
+    setting = _setting(logs, epochs=2, batch_size=4, negatives_per_positive=4)
     accountant = create_defense("dp_sgd(noise_multiplier=1.5, delta=1e-4)").accountant(setting)
     for _ in range(3):
         accountant.step(np.array([0]))
-    reference = RDPAccountant()
-    reference.history = [(1.5, 4 / 11, 6 * 3)]
+    assert accountant.examples(0) == 11
+    # An example: one mechanism of sensitivity C per epoch. The shopper: per epoch, batches of
+    # sensitivity k C, i.e. noise multiplier z / k, so 4^2 + 4^2 + 3^2 = 41 per epoch.
+    example, shopper = RDPAccountant(), RDPAccountant()
+    example.history = [(1.5, 1.0, 6)]
+    shopper.history = [(1.5 / 4, 1.0, 2 * 6), (1.5 / 3, 1.0, 6)]
     privacy = accountant.spent()
-    assert privacy["epsilon"] == pytest.approx(reference.get_epsilon(delta=1e-4, alphas=ORDERS))
+    assert privacy["epsilon_example"] == pytest.approx(example.get_epsilon(1e-4, ORDERS))
+    assert privacy["epsilon_shopper"] == pytest.approx(shopper.get_epsilon(1e-4, ORDERS))
+    assert privacy["epsilon_shopper"] == pytest.approx(gaussian_epsilon(1.5, 6 * 41, 1e-4))
     assert privacy["delta"] == 1e-4
+    by_shopper, by_example = accountant.epsilons()
+    assert by_shopper[1] == by_example[1] == 0, "shopper 1 never took part"
+    # Shopper 1: 1 + 4 = 5 examples, batches of 4 and 1; 5 rounds: 10 epochs.
     for _ in range(5):
         accountant.step(np.array([1]))
-    assert accountant.spent()["epsilon"] > privacy["epsilon"]
+    by_shopper, by_example = accountant.epsilons()
+    assert by_example[1] == pytest.approx(gaussian_epsilon(1.5, 10, 1e-4))
+    assert by_shopper[1] == pytest.approx(gaussian_epsilon(1.5, 10 * 17, 1e-4))
+    assert accountant.spent()["epsilon_example"] == by_example[1] > privacy["epsilon_example"]
+
+
+def test_examples_per_round_are_those_local_training_draws():
+    items, labels = np.arange(7), np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    setting = _setting({0: (items, labels)}, negatives_per_positive=3)
+    accountant = create_defense("dp_sgd(delta=1e-4)").accountant(setting)
+    rng = np.random.default_rng(0)
+    drawn, _, _ = training_examples(items, labels, 100, setting.local, rng)
+    assert accountant.examples(0) == len(drawn) == 7 + 3 * 4
+
+
+def test_a_shopper_with_no_examples_spends_nothing():
+    setting = _setting({0: (np.arange(0), np.zeros(0))}, epochs=3)
+    accountant = create_defense("dp_sgd(delta=1e-4)").accountant(setting)
+    accountant.step(np.array([0]))
+    privacy = accountant.spent()
+    assert privacy["epsilon_shopper"] == privacy["epsilon_example"] == 0
 
 
 def test_more_noise_spends_less_privacy():
     logs = {0: (np.arange(30), np.ones(30))}
-    setting = AccountingSetting(
-        population=Logs(logs), local=LocalTraining(epochs=1, batch_size=16), clients_per_round=1
-    )
+    setting = _setting(logs, epochs=1, batch_size=16)
     epsilons = []
     for z in (0.7, 1.0, 2.0):
-        accountant = create_defense(f"dp_sgd(noise_multiplier={z})").accountant(setting)
+        accountant = create_defense(f"dp_sgd(noise_multiplier={z}, delta=1e-4)").accountant(setting)
         for _ in range(4):
             accountant.step(np.array([0]))
-        epsilons.append(accountant.spent()["epsilon"])
-    assert epsilons[0] > epsilons[1] > epsilons[2] > 0
-    assert all(math.isfinite(e) for e in epsilons)
+        privacy = accountant.spent()
+        epsilons.append((privacy["epsilon_example"], privacy["epsilon_shopper"]))
+    for level in (0, 1):
+        assert epsilons[0][level] > epsilons[1][level] > epsilons[2][level] > 0
+    assert np.isfinite(epsilons).all()

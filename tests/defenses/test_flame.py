@@ -7,6 +7,8 @@ import torch
 from defense_helpers import context
 
 from fedarena.defenses.flame import Flame, majority_cluster
+from fedarena.defenses.geometry import cosine_similarities
+from fedarena.engine.detection import score_auc
 
 
 def _two_camps(n_benign: int, n_bad: int, d: int, seed: int) -> torch.Tensor:
@@ -49,3 +51,28 @@ def test_noise_has_standard_deviation_lambda_times_the_bound():
 
 def test_too_few_to_cluster_keeps_everyone():
     assert majority_cluster(np.zeros((2, 2))).tolist() == [True, True]
+
+
+def test_suspicion_is_the_mean_cosine_distance_to_the_majority_cluster():
+    x = torch.tensor([[1.0, 0.1], [1.0, -0.1], [1.0, 0.0], [-5.0, 9.0]])
+    out = Flame(noise=0.0).aggregate(x, torch.ones(4), context(x))
+    distance = 1 - cosine_similarities(x)
+    members = [[1, 2], [0, 2], [0, 1], [0, 1, 2]]  # the cluster {0, 1, 2} without the row
+    expected = torch.stack([distance[i, others].mean() for i, others in enumerate(members)])
+    assert out.suspicion.shape == (4,)
+    torch.testing.assert_close(out.suspicion, expected)
+
+
+def test_the_other_camp_is_the_most_suspicious():
+    x = _two_camps(8, 2, 50, seed=3)
+    out = Flame(noise=0.0).aggregate(x, torch.ones(10), context(x))
+    assert score_auc(out.suspicion.numpy(), np.arange(10) >= 8) == 1.0
+
+
+def test_a_nan_row_gets_infinite_suspicion():
+    x = _two_camps(7, 3, 50, seed=0)
+    x[8, 0] = float("nan")
+    out = Flame(noise=0.0).aggregate(x, torch.ones(10), context(x))
+    assert out.suspicion[8] == float("inf")
+    assert torch.isfinite(out.suspicion[torch.arange(10) != 8]).all()
+    assert score_auc(out.suspicion.numpy(), np.arange(10) >= 7) == 1.0

@@ -11,6 +11,7 @@ from defense_helpers import context, random_updates
 from fedarena.defenses import RoundContext
 from fedarena.defenses.foolsgold import FoolsGold, foolsgold_weights
 from fedarena.defenses.geometry import cosine_similarities
+from fedarena.engine.detection import score_auc
 
 
 def test_learning_rates_by_hand():
@@ -59,3 +60,27 @@ def test_identical_sybils_are_flagged_round_after_round():
         seen += int(sybil.sum())
         assert out.accepted[torch.from_numpy(~sybil)].all()
     assert flagged == seen
+
+
+def test_suspicion_is_one_minus_the_learning_rate():
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.5, math.sqrt(0.75), 0.0], [0.0, 0.0, 2.0]])
+    out = FoolsGold().aggregate(x, torch.ones(3), context(x))
+    assert out.suspicion.shape == (3,)
+    torch.testing.assert_close(out.suspicion, torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+
+
+def test_identical_sybils_are_the_most_suspicious():
+    g = torch.Generator().manual_seed(1)
+    x = random_updates(10, 50, seed=1)
+    sybil = np.arange(10) >= 7
+    x[torch.from_numpy(sybil)] = torch.randn(50, generator=g)
+    out = FoolsGold().aggregate(x, torch.ones(10), context(x))
+    assert score_auc(out.suspicion.numpy(), sybil) == 1.0
+
+
+def test_a_nan_row_gets_infinite_suspicion():
+    x = random_updates(6, 20, seed=2)
+    x[1, 3] = float("nan")
+    out = FoolsGold().aggregate(x, torch.ones(6), context(x))
+    assert out.suspicion[1] == float("inf")
+    assert torch.isfinite(out.suspicion[torch.arange(6) != 1]).all()

@@ -10,6 +10,7 @@ from flwr.server.strategy.aggregate import aggregate_krum
 
 from fedarena.defenses.geometry import pairwise_sq_distances
 from fedarena.defenses.krum import Krum, MultiKrum, krum_scores
+from fedarena.engine.detection import score_auc
 
 POINTS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [50.0, -50.0]])
 
@@ -87,3 +88,39 @@ def test_equal_scores_are_ranked_the_same_in_any_order():
         picks.add(float(Krum(f=0).aggregate(x[perm], torch.ones(5), context(x)).update))
     assert len(picks) == 1
     assert np.isclose(picks.pop(), 10.0)
+
+
+def _outlier_round(seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """8 benign updates near 0 and 2 far away, in shuffled order."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.1 * torch.randn(10, 6, generator=g)
+    malicious = np.zeros(10, dtype=bool)
+    malicious[[2, 7]] = True
+    x[torch.from_numpy(malicious)] += 5.0
+    return x, malicious
+
+
+@pytest.mark.parametrize("rule", [Krum, MultiKrum])
+def test_suspicion_is_the_krum_score_of_each_row(rule):
+    out = rule(f=1).aggregate(POINTS, torch.ones(5), context(POINTS))
+    assert out.suspicion.shape == (5,)
+    assert out.suspicion[:4].tolist() == [5.0, 6.0, 9.0, 23.0]
+
+
+@pytest.mark.parametrize("rule", [Krum, MultiKrum])
+def test_far_updates_are_the_most_suspicious(rule):
+    x, malicious = _outlier_round()
+    out = rule(f=2).aggregate(x, torch.ones(10), context(x))
+    assert score_auc(out.suspicion.numpy(), malicious) == 1.0
+
+
+@pytest.mark.parametrize("rule", [Krum, MultiKrum])
+def test_a_nan_row_gets_infinite_suspicion_and_the_rest_are_scored_without_it(rule):
+    x, _ = _outlier_round()
+    x[4, 0] = float("nan")
+    out = rule().aggregate(x, torch.ones(10), context(x, f=3))
+    finite = torch.arange(10) != 4
+    # The NaN row counts against f: the others are scored with f = 2 among 9.
+    expected = krum_scores(pairwise_sq_distances(x[finite]), neighbours=9 - 2 - 2)
+    assert out.suspicion[4] == float("inf")
+    torch.testing.assert_close(out.suspicion[finite], expected)

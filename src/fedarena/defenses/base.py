@@ -18,11 +18,19 @@ weighted mean.
 
 Non-finite policy, shared by every built-in defense through the two base
 classes: a row of ``updates`` holding NaN or +-Inf is rejected before the rule
-sees it and its sender is flagged (``accepted[i] = False``); each rejected row
+sees it and its sender is flagged (``accepted[i] = False``, and
+``suspicion[i] = +inf`` where the rule scores clients); each rejected row
 counts against the assumed number of malicious clients ``f``. If nothing
 finite is left, or the rule's own arithmetic overflows float32, the output is
 the zero update (the round leaves the model where it is), so no NaN or Inf
 ever leaves a defense.
+
+Tuning, shared by built-in and plugin defenses: a class may declare
+``tuning_grid``, a small grid of its key hyperparameters (option name -> the
+values to try, ``{"max_norm": ("median", 2.0, 5.0, 10.0)}``), which a scenario
+file with ``tune = true`` sweeps and the leaderboard chooses among
+(``docs/matrix.md``); a class that declares none is not tuned
+(``tuning_grid_of``).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -74,16 +82,22 @@ class RoundContext:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """A defense's output: the aggregated update and whom it accepted.
+    """A defense's output: the aggregated update, whom it accepted, and how suspicious each was.
 
     ``accepted[i]`` is False for a client the defense rejected or flagged as
     malicious (detection precision and recall are computed from it); ``None``
-    means it judged no one.
+    means it judged no one. ``suspicion[i]`` is the rule's own continuous score
+    of row i (float64, one per input row in input order; higher = more
+    suspicious, e.g. Krum's score), from which a detection AUC is computed
+    (``fedarena.engine.detection``); +inf for a row rejected as non-finite
+    before the rule ran; ``None`` means the rule scores no one (or no finite
+    row was left for it to score).
     """
 
     update: Tensor
     accepted: Tensor | None = None
     diagnostics: dict[str, float] = field(default_factory=dict)
+    suspicion: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,8 @@ class PrivacyAccountant(Protocol):
         ...
 
     def spent(self) -> dict[str, float]:
-        """The privacy spent so far: ``epsilon`` and ``delta`` (and any per-shopper summary)."""
+        """The privacy spent so far: ``epsilon_shopper`` and ``epsilon_example`` (the largest
+        over shoppers, each with its ``_median``) at ``delta``."""
         ...
 
 
@@ -207,11 +222,26 @@ class Properties:
     breakdown point covers f; empty for the means, which one client moves
     anywhere. ``permutation_invariant``: whether reordering the clients gives
     exactly the same output (False for rules that group clients at random,
-    equal then only in distribution).
+    equal then only in distribution). ``tuning_grid``: option -> the values a tuned
+    matrix tries (2 to 4 per option, 1 or 2 options, centred on the literature's
+    default, each valid for the constructor); empty for a rule whose options are
+    not hyperparameters to tune (the means; ``f``, which the scenario gives).
     """
 
     bounded_against: ClassVar[frozenset[str]] = frozenset()
     permutation_invariant: ClassVar[bool] = True
+    tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {}
+
+
+def tuning_grid_of(factory: Callable[..., Any]) -> dict[str, tuple[Any, ...]]:
+    """The ``tuning_grid`` a defense class declares, ``{}`` for one (or a factory function)
+    that declares none.
+
+    >>> tuning_grid_of(Properties)
+    {}
+    """
+    grid = getattr(factory, "tuning_grid", None)
+    return {k: tuple(v) for k, v in grid.items()} if isinstance(grid, dict) else {}
 
 
 def _check_shapes(updates: Tensor, weights: Tensor) -> None:
@@ -254,8 +284,12 @@ class Aggregator(Properties, ABC):
         accepted = finite.clone()
         if result.accepted is not None:
             accepted[finite] = result.accepted
+        suspicion = None
+        if result.suspicion is not None:
+            suspicion = torch.full((len(updates),), float("inf"), dtype=torch.float64)
+            suspicion[finite] = result.suspicion.double()
         diagnostics = result.diagnostics | {"rejected_nonfinite": float(rejected)}
-        return Aggregate(result.update, accepted, diagnostics)
+        return Aggregate(result.update, accepted, diagnostics, suspicion)
 
     @abstractmethod
     def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
@@ -272,7 +306,7 @@ def _without_overflow(result: Aggregate, zero: Tensor) -> Aggregate:
     """``result``, with the zero update instead of an aggregate that overflowed float32."""
     if is_finite(result.update):
         return result
-    return Aggregate(zero, result.accepted, result.diagnostics | {"overflow": 1.0})
+    return replace(result, update=zero, diagnostics=result.diagnostics | {"overflow": 1.0})
 
 
 class PreAggregator(Properties, ABC):

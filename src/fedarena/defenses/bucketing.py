@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -31,6 +32,7 @@ class Bucketing(PreAggregator):
     """
 
     permutation_invariant = False  # random buckets: the same only in distribution
+    tuning_grid: ClassVar[dict[str, tuple[int, ...]]] = {"s": (2, 3, 5)}
 
     def __init__(self, s: int = 2) -> None:
         self.s = integer("s (bucket size)", s, 1)

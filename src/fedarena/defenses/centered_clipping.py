@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, Aggregate, Aggregator, RoundContext
@@ -29,6 +31,7 @@ class CenteredClipping(Aggregator):
     """
 
     bounded_against = OUTLIER_PATTERNS
+    tuning_grid: ClassVar[dict[str, tuple[float, ...]]] = {"tau": (1.0, 10.0, 100.0)}
 
     def __init__(self, tau: float = 10.0, iterations: int = 1) -> None:
         self.tau = positive("tau", tau)

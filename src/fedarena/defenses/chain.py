@@ -4,8 +4,8 @@ Every link but the last is a pre-aggregator (it has ``preaggregate``: clipping,
 bucketing, mixing) or a client-side part (it has ``client_trainer``: DP-SGD,
 whose own server side the chain does not use); the last link aggregates. The
 chain passes the updates through the pre-aggregators in order, lets the last
-link aggregate what comes out, and maps its verdict on the rows back to the
-clients who formed them. A chain exposes its links' optional parts
+link aggregate what comes out, and maps its verdict and its suspicion scores on
+the rows back to the clients who formed them. A chain exposes its links' optional parts
 (``ClientSide``, ``PrivacyAccounting``, ``UsesRootSet``, see
 ``fedarena.defenses.base``) as its own; at most one link may train clients and
 at most one may account privacy.
@@ -170,7 +170,19 @@ class Chain:
             diagnostics |= {f"{name_of(link)}.{k}": v for k, v in out.diagnostics.items()}
         result = self.aggregator.aggregate(updates, weights, ctx)
         accepted = rows_to_clients(source, result.accepted)
-        return Aggregate(result.update, accepted, diagnostics | result.diagnostics)
+        suspicion = _suspicion_of_clients(source, result.suspicion)
+        return Aggregate(result.update, accepted, diagnostics | result.diagnostics, suspicion)
+
+
+def _suspicion_of_clients(source: Tensor | None, rows: Tensor | None) -> Tensor | None:
+    """The last link's suspicion of the rows, as the clients' suspicion: a client shares its
+    row's score (a bucket's members share the bucket's), and one dropped on the way is +inf."""
+    if source is None or rows is None:
+        return rows
+    suspicion = torch.full((len(source),), float("inf"), dtype=torch.float64)
+    kept = source >= 0
+    suspicion[kept] = rows.double()[source[kept]]
+    return suspicion
 
 
 def _context_for_rows(ctx: RoundContext, source: Tensor | None, rows: int) -> RoundContext:

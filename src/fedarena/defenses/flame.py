@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -51,7 +53,9 @@ class Flame(Aggregator):
        n/2 + 1, min_samples = 1) and keep the majority cluster; the others are
        flagged. (The paper clusters local models; with a shared starting point
        their differences, the updates, carry the same directions without the
-       common offset.)
+       common offset.) A client's suspicion is the distance FLAME clusters
+       by, taken to the majority cluster: its mean cosine distance
+       1 - cos(x_i, x_j) to the cluster's members j != i.
     2. Clip each kept update to S = the median norm of all updates.
     3. Average the clipped updates (sample-size weighted) and add Gaussian
        noise of standard deviation ``noise`` * S (the paper's lambda).
@@ -63,6 +67,7 @@ class Flame(Aggregator):
     """
 
     bounded_against = OUTLIER_PATTERNS
+    tuning_grid: ClassVar[dict[str, tuple[float, ...]]] = {"noise": (0.0001, 0.001, 0.01)}
 
     def __init__(self, noise: float = 0.001) -> None:
         self.noise = non_negative("noise", noise)
@@ -70,6 +75,9 @@ class Flame(Aggregator):
     def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
         distances = (1 - cosine_similarities(updates)).clamp_(min=0).fill_diagonal_(0)
         kept = torch.from_numpy(majority_cluster(distances.numpy()))
+        # The diagonal is zero, so a member's own column adds nothing; only the count excludes it.
+        others = (kept.sum() - kept.long()).clamp_min(1)
+        suspicion = distances[:, kept].sum(dim=1) / others
         norms = row_norms(updates)
         bound = median(norms)
         # The weighted mean of the kept, clipped updates as one combination of all rows.
@@ -78,4 +86,5 @@ class Flame(Aggregator):
         if self.noise > 0:
             sigma = self.noise * bound
             update = update + sigma * torch.randn(update.shape, generator=ctx.generator)
-        return Aggregate(update, kept, {"clip_norm": bound, "kept": float(kept.sum())})
+        diagnostics = {"clip_norm": bound, "kept": float(kept.sum())}
+        return Aggregate(update, kept, diagnostics, suspicion)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
@@ -42,8 +44,8 @@ class FoolsGold(Aggregator):
     gets a learning rate alpha_i from the similarities of the round's
     histories (``foolsgold_weights``) and the aggregate is
     g = sum_i alpha_i w_i x_i / sum_i alpha_i w_i (FedAvg when all alpha_i = 1).
-    A client with alpha_i = 0 is flagged. Histories are kept per client id for
-    the whole run.
+    A client with alpha_i = 0 is flagged; its suspicion is 1 - alpha_i.
+    Histories are kept per client id for the whole run.
 
     >>> import torch
     >>> x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 5.0], [0.0, 0.0, 5.0]])
@@ -52,6 +54,7 @@ class FoolsGold(Aggregator):
     """
 
     bounded_against = frozenset({"coordinated"})  # it targets Sybils pushing one way
+    tuning_grid: ClassVar[dict[str, tuple[float, ...]]] = {"kappa": (0.5, 1.0, 2.0)}
 
     def __init__(self, kappa: float = 1.0) -> None:
         self.kappa = positive("kappa", kappa)
@@ -65,4 +68,4 @@ class FoolsGold(Aggregator):
         histories = torch.stack([self._history[client] for client in ids])
         alpha = foolsgold_weights(cosine_similarities(histories), self.kappa)
         update = weighted_mean(updates, alpha.float() * weights, updates.shape[1])
-        return Aggregate(update, alpha > 0, {"mean_alpha": float(alpha.mean())})
+        return Aggregate(update, alpha > 0, {"mean_alpha": float(alpha.mean())}, 1 - alpha)

@@ -30,15 +30,15 @@ def krum_scores(distances: Tensor, neighbours: int) -> Tensor:
     return others.topk(neighbours, dim=1, largest=False).values.sum(dim=1)
 
 
-def krum_ranking(distances: Tensor, neighbours: int) -> Tensor:
-    """Indices from most to least central by Krum score.
+def krum_ranking(distances: Tensor, neighbours: int, scores: Tensor | None = None) -> Tensor:
+    """Indices from most to least central by Krum score (``scores``, when already computed).
 
     Equal scores (two updates that are each other's only neighbour score the
     same) are ordered by the total distance to all others, so that the ranking
     does not depend on the order the updates came in.
     """
-    scores = krum_scores(distances, neighbours).numpy()
-    return torch.from_numpy(np.lexsort((distances.sum(dim=1).numpy(), scores)))
+    scores = krum_scores(distances, neighbours) if scores is None else scores
+    return torch.from_numpy(np.lexsort((distances.sum(dim=1).numpy(), scores.numpy())))
 
 
 @DEFENSES.register("krum")
@@ -47,7 +47,8 @@ class Krum(Tolerant, Aggregator):
 
     score(i) = sum_{j in N_i} ||x_i - x_j||^2 over the n - f - 2 updates N_i
     nearest to x_i; the output is the update of least score. Tolerates f
-    malicious clients when n > 2f + 2. Only the chosen client counts as accepted.
+    malicious clients when n > 2f + 2. Only the chosen client counts as accepted;
+    every client's score is its suspicion.
 
     >>> import torch
     >>> x = torch.tensor([[0.0], [1.0], [2.0], [4.0], [100.0]])
@@ -67,10 +68,12 @@ class Krum(Tolerant, Aggregator):
 
     def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
         f = self.check(len(updates), ctx.n_malicious)
-        chosen = int(krum_ranking(pairwise_sq_distances(updates), len(updates) - f - 2)[0])
+        distances = pairwise_sq_distances(updates)
+        scores = krum_scores(distances, len(updates) - f - 2)
+        chosen = int(krum_ranking(distances, len(updates) - f - 2, scores)[0])
         accepted = torch.zeros(len(updates), dtype=torch.bool)
         accepted[chosen] = True
-        return Aggregate(updates[chosen].clone(), accepted)
+        return Aggregate(updates[chosen].clone(), accepted, suspicion=scores)
 
 
 @DEFENSES.register("multi_krum")
@@ -79,7 +82,8 @@ class MultiKrum(Tolerant, Aggregator):
 
     Select the m updates of least Krum score (see ``krum``) and return their
     sample-size weighted mean; m = n - f by default. Tolerates f malicious
-    clients when n > 2f + 2. The m selected clients count as accepted.
+    clients when n > 2f + 2. The m selected clients count as accepted; every
+    client's Krum score is its suspicion.
 
     >>> import torch
     >>> x = torch.tensor([[0.0], [1.0], [2.0], [4.0], [100.0]])
@@ -100,8 +104,10 @@ class MultiKrum(Tolerant, Aggregator):
     def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
         f = self.check(len(updates), ctx.n_malicious)
         m = len(updates) - f if self.m is None else self.m
-        chosen = krum_ranking(pairwise_sq_distances(updates), len(updates) - f - 2)[:m]
+        distances = pairwise_sq_distances(updates)
+        scores = krum_scores(distances, len(updates) - f - 2)
+        chosen = krum_ranking(distances, len(updates) - f - 2, scores)[:m]
         accepted = torch.zeros(len(updates), dtype=torch.bool)
         accepted[chosen] = True
         update = weighted_mean(updates, weights * accepted, updates.shape[1])
-        return Aggregate(update, accepted, {"selected": float(m)})
+        return Aggregate(update, accepted, {"selected": float(m)}, scores)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
@@ -35,6 +37,11 @@ class NormClip(PreAggregator):
     """
 
     bounded_against = OUTLIER_PATTERNS
+    # Update norms are about 6 (smoke shop) to 12 (default shop): the adaptive bound and
+    # fixed bounds from well inside to about that range.
+    tuning_grid: ClassVar[dict[str, tuple[float | str, ...]]] = {
+        "max_norm": (ADAPTIVE, 2.0, 5.0, 10.0)
+    }
 
     def __init__(self, max_norm: float | str = ADAPTIVE) -> None:
         if not (max_norm == ADAPTIVE or (is_number(max_norm) and max_norm > 0)):

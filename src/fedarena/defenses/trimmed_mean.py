@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from torch import Tensor
 
@@ -30,6 +32,8 @@ class TrimmedMean(Tolerant, CoordinateWise):
     bounded_against = OUTLIER_PATTERNS
 
     requirement = "n > 2f"
+    # beta must reach the malicious fraction (0.1 and 0.2 in the shipped matrices).
+    tuning_grid: ClassVar[dict[str, tuple[float, ...]]] = {"beta": (0.1, 0.2, 0.3)}
 
     def __init__(self, f: int | None = None, beta: float | None = None) -> None:
         self.f = assumed_malicious(f)
