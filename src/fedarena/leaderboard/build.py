@@ -12,6 +12,7 @@ is listed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from fedarena.leaderboard.markdown import render_csv, render_markdown, speed_sec
 from fedarena.leaderboard.panels import build_panels
 from fedarena.leaderboard.scoring import latest, score_cells
 from fedarena.matrix.export import cells_csv, read_cells
+from fedarena.matrix.file import Tuning, parse_matrix
 from fedarena.matrix.store import STORE_NAME, CellRecord, ResultStore
 
 RUNS_START, RUNS_END = "<!-- matrix-runs:start -->", "<!-- matrix-runs:end -->"
@@ -77,8 +79,33 @@ def update_runs_block(doc: Path, document: dict[str, Any], out: Path) -> None:
     write_text_atomic(doc, pattern.sub(lambda _: block, text))
 
 
-def build_leaderboard(sources: list[Path], out: Path, doc: Path | None = None) -> dict[str, Any]:
-    """Score the sources' cells, write every rendering into ``out``; return the document."""
+def session_tuning(sessions: list[dict[str, Any]]) -> Tuning:
+    """The tuning of the scenario files the sessions ran, read back from each file that is
+    still where it ran and unchanged (same SHA-256); other sessions add none."""
+    tuning = Tuning()
+    for session in sessions:
+        path = Path(session.get("matrix") or "")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if hashlib.sha256(text.encode()).hexdigest() != session.get("matrix_sha256"):
+            continue
+        try:
+            tuning = tuning.merged(parse_matrix(text, path).tuning(session.get("grids")))
+        except FedarenaError:
+            continue
+    return tuning
+
+
+def build_leaderboard(
+    sources: list[Path], out: Path, doc: Path | None = None, tuning: Tuning | None = None
+) -> dict[str, Any]:
+    """Score the sources' cells, write every rendering into ``out``; return the document.
+
+    ``tuning`` (default: that of the scenario files the sources' sessions ran,
+    ``session_tuning``) makes each panel report a tuned defense at the setting chosen on
+    the tuning seeds."""
     records, runs, entries = [], [], []
     for path in sources:
         source = load_source(path)
@@ -88,7 +115,8 @@ def build_leaderboard(sources: list[Path], out: Path, doc: Path | None = None) -
     if not records:
         raise FedarenaError(f"{', '.join(map(str, sources))}: no cells to rank yet")
     records = latest(records)
-    panels = build_panels(score_cells(records))
+    tuning = session_tuning(runs) if tuning is None else tuning
+    panels = build_panels(score_cells(records), tuning)
     document = leaderboard_document(panels, runs, [str(s) for s in sources], entries)
     try:
         out.mkdir(parents=True, exist_ok=True)

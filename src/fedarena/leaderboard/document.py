@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fedarena import __version__
-from fedarena.leaderboard.panels import Panel
+from fedarena.leaderboard.panels import TUNING_METHOD, Panel
 from fedarena.leaderboard.scoring import METHOD, UTILITY, CellScore
 from fedarena.matrix.store import finite
 
@@ -30,8 +30,14 @@ def _grid(values: np.ndarray) -> list[list[float | None]]:
     return [[None if np.isnan(v) else float(v) for v in row] for row in values]
 
 
+def _tuning_of(panel: Panel, row: str) -> dict[str, Any]:
+    """A ranking row's ``tuning`` (the setting chosen and what it was chosen on), if tuned."""
+    choice = panel.choice_named(row)
+    return {} if choice is None else {"tuning": choice.as_dict()}
+
+
 def panel_document(panel: Panel) -> dict[str, Any]:
-    return {
+    document = {
         "slug": panel.slug,
         "label": panel.label,
         "fixed": panel.fixed,
@@ -39,7 +45,10 @@ def panel_document(panel: Panel) -> dict[str, Any]:
         "defenses": panel.defenses,
         "malicious_fractions": panel.fractions,
         "seeds": panel.seeds,
-        "ranking": [{"rank": i, **r.as_dict()} for i, r in enumerate(panel.ranking(), start=1)],
+        "ranking": [
+            {"rank": i, **r.as_dict(), **_tuning_of(panel, r.defense)}
+            for i, r in enumerate(panel.ranking(), start=1)
+        ],
         "heatmaps": [
             {
                 "malicious_fraction": f,
@@ -62,6 +71,9 @@ def panel_document(panel: Panel) -> dict[str, Any]:
         },
         "figures": figure_names(panel),
     }
+    if panel.selection is not None:
+        document["tuning_seeds"] = sorted(panel.selection.seeds)
+    return document
 
 
 def cell_row(score: CellScore) -> dict[str, Any]:
@@ -111,12 +123,13 @@ def leaderboard_document(
 ) -> dict[str, Any]:
     """The whole leaderboard; ``entries`` are the summaries of the submitted entries merged."""
     scores = [s for p in panels for s in p.scores]
+    tuned = any(p.selection and p.selection.choices for p in panels)
     return finite(
         {
             "schema": SCHEMA,
             "generated_by": f"fedarena {__version__}",
             "metric": UTILITY,
-            "method": METHOD,
+            "method": METHOD if not tuned else f"{METHOD} {TUNING_METHOD}",
             "sources": sources,
             "versions": sorted({s.record.version for s in scores}),
             "counts": {

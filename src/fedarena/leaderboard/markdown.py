@@ -142,6 +142,14 @@ def problem_rows(document: dict[str, Any]) -> list[list[str]]:
     return [[*key[:3], str(n), key[3]] for key, n in sorted(groups.items())]
 
 
+def tuning_text(panel: dict[str, Any]) -> str:
+    """`` Settings of tuned defenses chosen on seeds 100, 101 (not reported).``, or nothing."""
+    if "tuning_seeds" not in panel:
+        return ""
+    seeds = ", ".join(map(str, panel["tuning_seeds"]))
+    return f" Settings of tuned defenses chosen on seeds {seeds} (not reported)."
+
+
 def render_markdown(document: dict[str, Any]) -> str:
     counts = document["counts"]
     parts = [
@@ -165,7 +173,7 @@ def render_markdown(document: dict[str, Any]) -> str:
             "",
             f"Settings: {fixed}. Attacks: {', '.join(panel['attacks'])}. Malicious fractions: "
             f"{', '.join(f'{f:g}' for f in panel['malicious_fractions'])}. "
-            f"Seeds: {', '.join(map(str, panel['seeds']))}.",
+            f"Seeds: {', '.join(map(str, panel['seeds']))}." + tuning_text(panel),
             "",
             table(RANKING_COLUMNS, ranking_rows(panel)),
         ]

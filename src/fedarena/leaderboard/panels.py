@@ -4,13 +4,20 @@ A panel holds the cells that share every spec field but attack, defense,
 malicious fraction and seed (one panel per strategy in the shipped matrices).
 It ranks its defenses and gives the heatmaps' values and the convergence
 curves, averaged over seeds.
+
+With a matrix's ``Tuning`` (``fedarena.matrix.file``), a tuned defense is
+reported at one setting per panel (``select_settings``, ``TUNING_METHOD``),
+chosen on the tuning seeds alone; the panel's scores, heatmaps and curves then
+use only the reported seeds' cells of the settings chosen.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,72 @@ from fedarena.leaderboard.scoring import (
     rank,
     rank_defense,
 )
+from fedarena.matrix.file import Tuning
+
+TUNING_METHOD = (
+    "Tuned defenses (ByzFL's protocol, Allouah et al.): every setting of a defense's tuning "
+    "grid also ran on tuning seeds, which no score reports. In each panel the defense is shown "
+    "at the setting with the best worst case over attacks on the tuning seeds alone (the "
+    "highest mean robust score over them; a tie goes to the setting listed first), named in "
+    "its row; its scores come from the reported seeds only."
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The setting a panel reports a tuned defense at: ``chosen`` (its defense text) among the
+    settings of ``tuned``, by each setting's mean robust score over the tuning seeds
+    (``scores``; ``None`` where none of its cells scored)."""
+
+    tuned: str
+    chosen: str
+    name: str
+    setting: tuple[tuple[str, Any], ...]
+    seeds: tuple[int, ...]
+    scores: dict[str, float | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tuned": self.tuned,
+            "chosen": self.chosen,
+            "setting": dict(self.setting),
+            "tuning_seeds": list(self.seeds),
+            "selection_scores": self.scores,
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A panel's choices (by chosen defense text), its tuning seeds and the settings passed
+    over."""
+
+    seeds: frozenset[int]
+    choices: dict[str, Choice]
+    passed_over: frozenset[str]
+
+
+def select_settings(scores: Sequence[CellScore], tuning: Tuning) -> Selection:
+    """Per tuned defense among one panel's ``scores``, the setting of highest mean robust score
+    over the tuning seeds (each seed's robust score being its worst case over attacks and
+    malicious fractions, as ranked); no cell of a reported seed is looked at."""
+    present = {s.spec["defense"] for s in scores}
+    groups: dict[str, list[str]] = {}
+    for text, variant in tuning.variants.items():
+        if text in present:
+            groups.setdefault(variant.tuned, []).append(text)
+    tuning_cells = [s for s in scores if s.spec["seed"] in tuning.seeds]
+    choices, passed_over = {}, set()
+    for tuned, texts in groups.items():
+        found: dict[str, float | None] = {}
+        for text in texts:
+            cells = [s for s in tuning_cells if s.spec["defense"] == text]
+            found[text] = rank_defense(text, cells, len(cells)).robust.mean
+        best = max(texts, key=lambda t: (found[t] is not None, found[t] or 0.0))
+        seeds = sorted({s.spec["seed"] for s in tuning_cells if s.spec["defense"] in texts})
+        variant = tuning.variants[best]
+        choices[best] = Choice(tuned, best, variant.name, variant.setting, tuple(seeds), found)
+        passed_over |= set(texts) - {best}
+    return Selection(tuning.seeds, choices, frozenset(passed_over))
 
 
 def _reference_first(values: set[str], reference: str) -> list[str]:
@@ -32,34 +105,62 @@ def _reference_first(values: set[str], reference: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Panel:
-    """One setting's cells, with its name for people (``label``) and for files (``slug``)."""
+    """One setting's cells, with its name for people (``label``) and for files (``slug``);
+    ``selection``: the settings its tuned defenses are reported at."""
 
     slug: str
     label: str
     fixed: dict[str, Any]
     scores: tuple[CellScore, ...]
+    selection: Selection | None = None
+
+    @cached_property
+    def reported(self) -> tuple[CellScore, ...]:
+        """The cells that scores, heatmaps and curves use: every cell, or with a selection
+        neither the tuning seeds' cells nor those of the settings passed over."""
+        if self.selection is None:
+            return self.scores
+        chosen = self.selection
+        return tuple(
+            s
+            for s in self.scores
+            if s.spec["seed"] not in chosen.seeds and s.spec["defense"] not in chosen.passed_over
+        )
+
+    def choice_named(self, name: str) -> Choice | None:
+        """The choice a ranking row of this ``name`` reports, if it is a tuned defense's."""
+        choices = self.selection.choices.values() if self.selection else ()
+        return next((c for c in choices if c.name == name), None)
+
+    def _row_name(self, defense: str) -> str:
+        choice = self.selection.choices.get(defense) if self.selection else None
+        return defense if choice is None else choice.name
 
     @property
     def attacks(self) -> list[str]:
-        return _reference_first({s.spec["attack"] for s in self.scores}, REFERENCE["attack"])
+        return _reference_first({s.spec["attack"] for s in self.reported}, REFERENCE["attack"])
 
     @property
     def defenses(self) -> list[str]:
-        return _reference_first({s.spec["defense"] for s in self.scores}, REFERENCE["defense"])
+        return _reference_first({s.spec["defense"] for s in self.reported}, REFERENCE["defense"])
 
     @property
     def fractions(self) -> list[float]:
-        return sorted({s.spec["malicious_fraction"] for s in self.scores})
+        return sorted({s.spec["malicious_fraction"] for s in self.reported})
 
     @property
     def seeds(self) -> list[int]:
-        return sorted({s.spec["seed"] for s in self.scores})
+        return sorted({s.spec["seed"] for s in self.reported})
 
     def ranking(self) -> list[DefenseRank]:
         expected = len(self.attacks) * len(self.fractions) * len(self.seeds)
         return rank(
             [
-                rank_defense(d, [s for s in self.scores if s.spec["defense"] == d], expected)
+                rank_defense(
+                    self._row_name(d),
+                    [s for s in self.reported if s.spec["defense"] == d],
+                    expected,
+                )
                 for d in self.defenses
             ]
         )
@@ -67,7 +168,7 @@ class Panel:
     def _cells(self, fraction: float, attack: str, defense: str) -> list[CellScore]:
         return [
             s
-            for s in self.scores
+            for s in self.reported
             if s.spec["malicious_fraction"] == fraction
             and s.spec["attack"] == attack
             and s.spec["defense"] == defense
@@ -130,8 +231,9 @@ def _slug(text: str, taken: set[str]) -> str:
     return slug
 
 
-def build_panels(scores: list[CellScore]) -> list[Panel]:
-    """Group by panel; label each by the fields that differ between panels (else strategy)."""
+def build_panels(scores: list[CellScore], tuning: Tuning | None = None) -> list[Panel]:
+    """Group by panel; label each by the fields that differ between panels (else strategy);
+    with a ``tuning``, choose each panel's settings of its tuned defenses."""
     groups: dict[str, list[CellScore]] = {}
     for s in scores:
         groups.setdefault(json.dumps(panel_fields(s.spec), sort_keys=True), []).append(s)
@@ -148,5 +250,7 @@ def build_panels(scores: list[CellScore]) -> list[Panel]:
             label = str(settings["strategy"])
         else:
             label = ", ".join(f"{k}={settings[k]}" for k in varying)
-        panels.append(Panel(_slug(label, taken), label, settings, tuple(groups[key])))
+        cells = tuple(groups[key])
+        selection = select_settings(cells, tuning) if tuning and tuning.variants else None
+        panels.append(Panel(_slug(label, taken), label, settings, cells, selection))
     return panels

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from fedarena.engine.assumed_f import BOUND_LEVEL
 from fedarena.matrix.cell import (
     NEUTRAL_FIELDS,
     REFERENCE_ATTACK,
@@ -55,7 +56,11 @@ METHOD = (
     "defenses are ranked by the mean robust score over seeds, shown with a 95 % confidence "
     "interval mean +- t(0.975, n-1) s/sqrt(n) (Student's t, none for a single seed). A failed "
     "cell counts as the worst case (utility retained 0, attack success 1); a cell skipped "
-    "because it cannot run by construction is left out and counted."
+    "because it cannot run by construction is left out and counted. Threat model "
+    "(docs/threat-model.md): each cell's defense is told the f of its assumed_f, by default "
+    f"the smallest f with P(more malicious clients in a round than f) <= {float(BOUND_LEVEL):.0%} "
+    "under the round's uniform sampling; malicious clients skip client-side defenses (DP-SGD) "
+    "and report the sample counts their attack chooses."
 )
 
 

@@ -18,6 +18,21 @@ against) and with ``attack = "none"``, ``defense = "fedavg"`` (the reference
 its utility is retained against, which also computes the popularity, local and
 centralised baselines, once per population). ``baselines = true/false`` in the
 file overrides that for every cell.
+
+Tuning (``docs/matrix.md``): with ``tune = true`` (at the top level or in a
+grid) each listed defense is swept over its ``tuning_grid``
+(``fedarena.defenses.base``), the cross product of every link's grid, options
+the spec sets itself kept as written; each setting is a defense of the axis.
+``tuning_seeds = [...]`` runs the settings of every swept defense also on
+those seeds, which no grid may report (``seed``); the leaderboard chooses a
+setting per defense on them (``Matrix.tuning``) and reports it on the others.
+A ``[tuning_grid]`` table replaces a defense's own grid::
+
+    tune = true
+    tuning_seeds = [100, 101]
+
+    [tuning_grid]
+    norm_clip = { max_norm = [1.0, 2.0, 5.0] }
 """
 
 from __future__ import annotations
@@ -25,14 +40,17 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from fedarena.components import parse_spec, spec_problem
+from fedarena.defenses import DEFENSES, DefenseSpec
+from fedarena.defenses.base import tuning_grid_of
 from fedarena.errors import FedarenaError, SpecError
 from fedarena.matrix.cell import Cell, is_reference, with_twins
+from fedarena.registry import ComponentSpec
 from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
 
 # In a file, a component spec is a string.
@@ -40,6 +58,9 @@ FIELD_TYPES = {
     f.name: "str" if f.name in COMPONENT_FIELDS else str(f.type) for f in fields(Scenario)
 }
 TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+DEFAULT_SEED = next(f.default for f in fields(Scenario) if f.name == "seed")
+# The options a tuned variant sets, in grid order: (("max_norm", 2.0),).
+Setting = tuple[tuple[str, Any], ...]
 
 
 def _type_ok(value: Any, kind: str) -> bool:
@@ -49,18 +70,116 @@ def _type_ok(value: Any, kind: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One setting of a tuned defense: the spec the file lists and the options tuning set."""
+
+    tuned: str
+    setting: Setting
+
+    @property
+    def name(self) -> str:
+        """What a leaderboard row calls it.
+
+        >>> Variant("norm_clip", (("max_norm", 2.0),)).name
+        'norm_clip (max_norm=2.0)'
+        """
+        return f"{self.tuned} ({', '.join(f'{k}={v!r}' for k, v in self.setting)})"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What a leaderboard chooses settings by: the tuning seeds, and the variant that each
+    swept defense text is (in the grids' order)."""
+
+    seeds: frozenset[int] = frozenset()
+    variants: dict[str, Variant] = field(default_factory=dict)
+
+    def merged(self, other: Tuning) -> Tuning:
+        """Both tunings' seeds and variants (this one's where both name a defense)."""
+        return Tuning(self.seeds | other.seeds, {**other.variants, **self.variants})
+
+
+def defense_grid(
+    name: str, overrides: Mapping[str, Mapping[str, tuple[Any, ...]]]
+) -> dict[str, tuple[Any, ...]]:
+    """The grid a tuned matrix sweeps for defense ``name``: the file's ``tuning_grid`` entry,
+    else the class's; none for a plugin (imported only where it runs) or an unknown name."""
+    if name in overrides:
+        return dict(overrides[name])
+    if ":" in name or name not in DEFENSES.names():
+        return {}
+    return tuning_grid_of(DEFENSES.factory(name))
+
+
+def tuned_variants(
+    spec: DefenseSpec, overrides: Mapping[str, Mapping[str, tuple[Any, ...]]]
+) -> list[tuple[DefenseSpec, Setting]]:
+    """Every setting of ``spec``: the cross product of its links' grids, without the options
+    a link sets itself; ``[(spec, ())]`` when nothing is swept. A setting names an option by
+    its link (``norm_clip.max_norm``) when more than one link is swept.
+
+    >>> [str(v) for v, _ in tuned_variants(DefenseSpec.parse("bucketing > krum"), {})]
+    ['bucketing(s=2) > krum', 'bucketing(s=3) > krum', 'bucketing(s=5) > krum']
+    """
+    per_link = []
+    for link in spec.links:
+        grid = {} if DEFENSES.problem(link) else defense_grid(link.name, overrides)
+        grid = {k: v for k, v in grid.items() if k not in link.options}
+        per_link.append(
+            [tuple(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+        )
+    swept = sum(settings != [()] for settings in per_link)
+    variants = []
+    for combo in itertools.product(*per_link):
+        pairs = list(zip(spec.links, combo, strict=True))
+        links = tuple(link.with_options(**dict(options)) for link, options in pairs)
+        named = [(f"{link.name}.{k}" if swept > 1 else k, v) for link, o in pairs for k, v in o]
+        variants.append((DefenseSpec(links), tuple(named)))
+    return variants
+
+
+def _product(axes: dict[str, list[Any]]) -> list[Scenario]:
+    names = list(axes)
+    return [
+        Scenario.from_dict(dict(zip(names, values, strict=True)))
+        for values in itertools.product(*(axes[n] for n in names))
+    ]
+
+
+@dataclass(frozen=True)
 class Grid:
-    """One cross product: each field's list of values (a fixed value is a list of one)."""
+    """One cross product: each field's list of values (a fixed value is a list of one); with
+    ``tune``, each defense swept over its grid (``tuning_grid`` replaces a defense's own) and
+    the swept ones also run on the ``tuning_seeds``."""
 
     name: str
     axes: dict[str, list[Any]]
+    tune: bool = False
+    tuning_seeds: tuple[int, ...] = ()
+    tuning_grid: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)
+
+    @property
+    def reported_seeds(self) -> list[int]:
+        return self.axes.get("seed", [DEFAULT_SEED])
+
+    def variants(self) -> dict[str, list[tuple[DefenseSpec, Setting]]]:
+        """Each listed defense's settings, by its canonical text (none unless ``tune``)."""
+        if not self.tune:
+            return {}
+        specs = [DefenseSpec.parse(text) for text in self.axes.get("defense", [])]
+        return {str(spec): tuned_variants(spec, self.tuning_grid) for spec in specs}
 
     def scenarios(self) -> list[Scenario]:
-        names = list(self.axes)
-        return [
-            Scenario.from_dict(dict(zip(names, values, strict=True)))
-            for values in itertools.product(*(self.axes[n] for n in names))
-        ]
+        variants = self.variants()
+        if not variants:
+            return _product(self.axes)
+        listed = [str(spec) for found in variants.values() for spec, _ in found]
+        swept = [str(spec) for found in variants.values() if len(found) > 1 for spec, _ in found]
+        scenarios = _product({**self.axes, "defense": list(dict.fromkeys(listed))})
+        if swept and self.tuning_seeds:
+            tuning = {**self.axes, "defense": swept, "seed": list(self.tuning_seeds)}
+            scenarios += _product(tuning)
+        return scenarios
 
 
 @dataclass(frozen=True)
@@ -97,6 +216,21 @@ class Matrix:
                     target.setdefault(cell.key, cell)
         ordered = {k: v for k, v in ordered.items() if k not in references}
         return [*references.values(), *ordered.values()]
+
+    def tuning(self, grids: Sequence[str] | None = None) -> Tuning:
+        """The selected grids' tuning seeds and the variants of each defense they sweep on them
+        (empty for grids without ``tuning_seeds``: their variants are ranked side by side)."""
+        seeds: set[int] = set()
+        variants: dict[str, Variant] = {}
+        for grid in self._selected(grids):
+            swept = {tuned: found for tuned, found in grid.variants().items() if len(found) > 1}
+            if not (grid.tuning_seeds and swept):
+                continue
+            seeds.update(grid.tuning_seeds)
+            for tuned, found in swept.items():
+                for spec, setting in found:
+                    variants.setdefault(str(spec), Variant(tuned, setting))
+        return Tuning(frozenset(seeds), variants)
 
     def problems(self, grids: Sequence[str] | None = None) -> dict[str, str]:
         """Component specs the registries reject, by canonical text:
@@ -146,6 +280,108 @@ def _axis(where: Callable[[str], str], key: str, value: Any) -> list[Any]:
     return values
 
 
+Where = Callable[..., str]
+
+
+def _build_problem(link: ComponentSpec) -> str | None:
+    """Why building the registered defense ``link`` fails, else None (plugins are not built)."""
+    if ":" in link.name:
+        return None
+    try:
+        DEFENSES.create(link)
+    except SpecError as err:
+        return str(err).removeprefix(f"defense {link.name!r}: ")
+    return None
+
+
+def _tuning_grid(where: Where, value: Any) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """A file's ``[tuning_grid]``: defense name -> option -> values, each value checked by
+    building the defense with it."""
+    shape = "tuning_grid must be a table of defense = {option = [values, ...]}"
+    if not isinstance(value, dict):
+        raise SpecError(f"{where('tuning_grid')}: {shape}")
+    grids = {}
+    for name, options in value.items():
+        if not isinstance(options, dict) or not options:
+            raise SpecError(f"{where(name, 'tuning_grid')}: {shape}")
+        grid = {}
+        for option, values in options.items():
+            values = values if isinstance(values, list) else [values]
+            here = where(option, name, "tuning_grid")
+            if not values:
+                raise SpecError(f"{here}: tuning_grid: {name} {option} is an empty list")
+            if any(values.count(v) > 1 for v in values):
+                raise SpecError(f"{here}: tuning_grid: {name} {option} lists a value twice")
+            for v in values:
+                spec = ComponentSpec(name, {option: v})
+                why = _build_problem(spec)
+                if why is not None:
+                    raise SpecError(f"{here}: tuning_grid: {spec}: {why}")
+            grid[option] = tuple(values)
+        grids[name] = grid
+    return grids
+
+
+def _tuning_options(where: Where, table: dict[str, Any]) -> dict[str, Any]:
+    """Pop and check ``tune``, ``tuning_seeds`` and ``tuning_grid`` of the top level or of one
+    grid."""
+    found: dict[str, Any] = {}
+    if "tune" in table:
+        found["tune"] = table.pop("tune")
+        if not isinstance(found["tune"], bool):
+            raise SpecError(f"{where('tune')}: tune must be true or false, got {found['tune']!r}")
+    if "tuning_seeds" in table:
+        seeds = table.pop("tuning_seeds")
+        seeds = seeds if isinstance(seeds, list) else [seeds]
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise SpecError(
+                f"{where('tuning_seeds')}: tuning_seeds must be a non-empty list of integers, "
+                f"got {seeds!r}"
+            )
+        if len(set(seeds)) < len(seeds):
+            raise SpecError(f"{where('tuning_seeds')}: tuning_seeds lists a seed twice")
+        found["tuning_seeds"] = tuple(seeds)
+    if "tuning_grid" in table:
+        found["tuning_grid"] = _tuning_grid(where, table.pop("tuning_grid"))
+    return found
+
+
+def _check_tuning(grids: list[Grid], given: set[str], where: Where) -> None:
+    """Tuning keys only with ``tune``; tuning seeds that no grid reports; settings that build;
+    no cell defense that two listed defenses both give."""
+    if given - {"tune"} and not any(g.tune for g in grids):
+        key = sorted(given - {"tune"})[0]
+        raise SpecError(f"{where(key)}: {key} has no effect without tune = true")
+    reported = {seed: g.name for g in reversed(grids) for seed in g.reported_seeds}
+    for grid in grids:
+        overlap = [s for s in grid.tuning_seeds if s in reported] if grid.tune else []
+        if overlap:
+            raise SpecError(
+                f"{where('tuning_seeds')}: grid {grid.name!r}: tuning seed {overlap[0]} is also "
+                f"a reported seed (seed of grid {reported[overlap[0]]!r}); a setting must be "
+                "chosen on seeds that are not reported"
+            )
+        owner: dict[str, str] = {}
+        for tuned, found in grid.variants().items():
+            links = DefenseSpec.parse(tuned).links
+            for variant, setting in found:
+                for link, swept in zip(links, variant.links, strict=True):
+                    if swept == link or _build_problem(link) is not None:
+                        continue
+                    why = _build_problem(swept)
+                    if why is not None:
+                        options = ", ".join(f"{k}={v!r}" for k, v in setting)
+                        raise SpecError(
+                            f"{where('tune')}: grid {grid.name!r}: tuning defense {tuned!r} "
+                            f"at {options}: {why}"
+                        )
+                if owner.setdefault(str(variant), tuned) != tuned:
+                    raise SpecError(
+                        f"{where('defense')}: grid {grid.name!r}: tuning {owner[str(variant)]!r} "
+                        f"and {tuned!r} both give defense {str(variant)!r}; list one of them"
+                    )
+
+
 def parse_matrix(text: str, path: Path) -> Matrix:
     """Validate a scenario file's text; errors are one line naming the file, line and key."""
     try:
@@ -153,8 +389,10 @@ def parse_matrix(text: str, path: Path) -> Matrix:
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: invalid TOML: {err}") from None
 
-    def where(key: str) -> str:
-        return _location(path, text, key)
+    def where(*keys: str) -> str:
+        """The line of the first of ``keys`` that the file sets (the file alone if none)."""
+        found = (_location(path, text, key) for key in keys)
+        return next((place for place in found if place != str(path)), str(path))
 
     description = document.pop("description", "")
     if not isinstance(description, str):
@@ -162,6 +400,8 @@ def parse_matrix(text: str, path: Path) -> Matrix:
     grid_tables = document.pop("grid", [{"name": path.stem}])
     if not isinstance(grid_tables, list) or not grid_tables:
         raise SpecError(f"{where('grid')}: grid must be [[grid]] tables with a name each")
+    shared_tuning = _tuning_options(where, document)
+    given = set(shared_tuning)
     shared = {key: _axis(where, key, value) for key, value in document.items()}
     grids = []
     for number, table in enumerate(grid_tables, start=1):
@@ -173,13 +413,20 @@ def parse_matrix(text: str, path: Path) -> Matrix:
             raise SpecError(f'{path}: [[grid]] number {number} needs a name = "..."')
         if name in [g.name for g in grids]:
             raise SpecError(f"{path}: two grids are named {name!r}")
+        own_tuning = _tuning_options(where, table)
+        given |= set(own_tuning)
+        tuning = shared_tuning | own_tuning
+        tuning["tuning_grid"] = shared_tuning.get("tuning_grid", {}) | own_tuning.get(
+            "tuning_grid", {}
+        )
         axes = shared | {key: _axis(where, key, value) for key, value in table.items()}
-        grid = Grid(name, axes)
+        grid = Grid(name, axes, **tuning)
         try:
             grid.scenarios()
         except FedarenaError as err:
             raise SpecError(f"{path}: grid {name!r}: {err}") from None
         grids.append(grid)
+    _check_tuning(grids, given, where)
     return Matrix(path=path, description=description, grids=tuple(grids), text=text)
 
 
