@@ -71,7 +71,7 @@ def components(kinds: list[str] | None = None) -> list[Component]:
         points = entry_points(group=registry.group)
         by_value = {f"entry point {ep.value}": ep for ep in points}
         for name, origin in origins.items():
-            options = tuple(accepted_options(registry.factory(name)))
+            options = (*accepted_options(registry.factory(name)), *registry.shared)
             shown = _distribution(by_value[origin]) if origin in by_value else origin
             found.append(Component(kind, name, options, shown))
         for ep in points:

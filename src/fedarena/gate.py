@@ -43,7 +43,7 @@ from fedarena.matrix.store import CellRecord, finite
 from fedarena.scenario.spec import Scenario
 
 BASELINE_SCHEMA = "fedarena.baseline/1"
-METRICS = ("ndcg@10", "hr@10", "auc", "er@10", "epsilon")
+METRICS = ("ndcg@10", "hr@10", "auc", "er@10", "epsilon_shopper", "epsilon_example")
 Z = 1.0
 POOLED_FRACTION = 0.5
 RELATIVE_FLOOR = 1e-4

@@ -77,9 +77,13 @@ class ComponentSpec:
         return target if target.endswith(".py") else None
 
 
+# TOML's and JSON's spellings of the booleans, as scenario files and flags write them.
+BARE_BOOLEANS = {"true": True, "false": False}
+
+
 def _literal(node: ast.expr, text: str) -> Any:
     if isinstance(node, ast.Name):
-        return node.id
+        return BARE_BOOLEANS.get(node.id, node.id)
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, RecursionError):
@@ -118,10 +122,13 @@ def parse_component(text: str) -> ComponentSpec:
 
 
 def parse_option(text: str) -> tuple[str, Any]:
-    """Parse one ``key=value`` flag (``--attack-opt gamma=10``); bare words stay strings."""
+    """Parse one ``key=value`` flag (``--attack-opt gamma=10``); bare words stay strings, but
+    ``true`` and ``false`` are booleans."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise SpecError(f"option {text!r} must be key=value")
+    if value.strip() in BARE_BOOLEANS:
+        return key.strip(), BARE_BOOLEANS[value.strip()]
     try:
         return key.strip(), ast.literal_eval(value.strip())
     except (ValueError, TypeError, SyntaxError, RecursionError):
@@ -159,11 +166,21 @@ class Registry(Generic[T]):
 
     Built-in components are the modules of ``package``: each registers itself
     with the decorator on import, so adding one means adding one file.
+    ``shared`` are options that every component of the kind takes (an attack's
+    ``report_examples``): each maps to its check, which returns the value to set
+    as the created object's attribute of that name; factories never see them.
     """
 
-    def __init__(self, kind: str, group: str, package: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        package: str,
+        shared: dict[str, Callable[[Any], Any]] | None = None,
+    ) -> None:
         self.kind = kind
         self.group = group
+        self.shared = dict(shared or {})
         self._package = package
         self._factories: dict[str, Callable[..., T]] = {}
         self._origins: dict[str, str] = {}
@@ -246,7 +263,7 @@ class Registry(Generic[T]):
         return self._option_problem(spec, self._factories[spec.name])
 
     def _option_problem(self, spec: ComponentSpec, factory: Callable[..., T]) -> str | None:
-        params = accepted_options(factory)
+        params = [*accepted_options(factory), *self.shared]
         unknown = sorted(set(spec.options) - set(params))
         if not unknown:
             return None
@@ -268,10 +285,15 @@ class Registry(Generic[T]):
             raise SpecError(problem)
         signature = inspect.signature(factory)
         extra = {k: v for k, v in context.items() if k in signature.parameters}
+        own = {k: v for k, v in spec.options.items() if k not in self.shared}
         try:
-            return factory(**extra, **spec.options)
+            shared = {k: self.shared[k](v) for k, v in spec.options.items() if k in self.shared}
+            created = factory(**extra, **own)
         except (ValueError, TypeError) as err:
             raise SpecError(f"{self.kind} {spec.name!r}: {err}") from None
+        for name, value in shared.items():
+            setattr(created, name, value)
+        return created
 
 
 CONTEXT_PARAMETERS = frozenset({"n_malicious", "n_clients", "seed", "catalog", "population"})

@@ -14,7 +14,7 @@ def make_context(
     updates: torch.Tensor,
     malicious: torch.Tensor,
     n_clients: int | None = None,
-    server_lr: float = 1.0,
+    server_gain: float = 1.0,
     round: int = 0,
     seed: int = 0,
 ) -> AttackContext:
@@ -23,7 +23,7 @@ def make_context(
         round=round,
         global_params=torch.zeros(updates.shape[1]),
         n_clients=len(updates) if n_clients is None else n_clients,
-        server_lr=server_lr,
+        server_gain=server_gain,
         generator=torch.Generator().manual_seed(seed),
         benign_updates=updates[~malicious],
     )

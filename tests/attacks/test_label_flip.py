@@ -1,4 +1,5 @@
-"""Label flipping swaps bought and browsed-only on the chosen share of the log."""
+"""Label flipping flips the chosen share of a malicious shopper's examples, negatives included,
+and trains on them with full weight."""
 
 from __future__ import annotations
 
@@ -10,13 +11,32 @@ from fedarena.attacks.label_flip import LabelFlip, flip_labels
 from fedarena.errors import SpecError
 
 
-def test_full_flip_swaps_every_label_and_keeps_the_items():
+def test_full_flip_swaps_every_label_at_full_weight_and_keeps_the_items():
     items = np.array([3, 8, 1, 5, 2])
     labels = np.array([1, 0, 0, 1, 0], dtype=np.float32)
-    new_items, new_labels = LabelFlip().poison(items, labels, 10, np.random.default_rng(0))
+    weights = np.array([1, 0.1, 1, 1, 1], dtype=np.float32)  # item 8 browsed-only
+    new_items, new_labels, new_weights = LabelFlip().poison_examples(
+        (items, labels, weights), np.random.default_rng(0)
+    )
     assert new_items.tolist() == [3, 8, 1, 5, 2]
     assert new_labels.tolist() == [0, 1, 1, 0, 1]
+    assert new_weights.tolist() == [1, 1, 1, 1, 1]
     assert labels.tolist() == [1, 0, 0, 1, 0], "the shopper's own log is not modified in place"
+
+
+def test_a_malicious_client_trains_on_flipped_negatives_too(tiny_population):
+    from fedarena.engine.federation import ClientData
+    from fedarena.training.local import LocalTraining
+
+    population = tiny_population([([1, 2], [1.0, 0.0]), ([3], [1.0])])
+    local = LocalTraining(negatives_per_positive=4)
+    data = ClientData(population, np.array([True, False]), LabelFlip(), 50, seed=0)
+    (items, labels, weights), _ = data.examples(0, 0, local)
+    assert len(items) == 2 + 4  # its log and the negatives of its one purchase
+    assert labels.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert weights.tolist() == [1.0] * 6
+    (_, honest_labels, _), _ = data.examples(0, 1, local)
+    assert honest_labels.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("ratio, n, flipped", [(0.4, 5, 2), (0.5, 8, 4), (0.1, 30, 3)])

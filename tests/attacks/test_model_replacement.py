@@ -1,4 +1,4 @@
-"""Model replacement: targets added as purchases, update boosted by n / eta, norm bound."""
+"""Model replacement: targets added as purchases, update boosted by n / (m eta), norm bound."""
 
 from __future__ import annotations
 
@@ -11,14 +11,46 @@ from fedarena.attacks.model_replacement import ModelReplacement
 from fedarena.errors import SpecError
 
 
-def test_auto_gamma_is_n_over_server_lr(ctx):
-    updates = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
-    malicious = torch.tensor([True, False])
+def test_auto_gamma_is_n_over_attackers_times_server_gain(ctx):
+    updates = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    malicious = torch.tensor([True, False, True])
     sent = ModelReplacement(targets=[0]).craft(
-        updates, malicious, ctx(updates, malicious, n_clients=10, server_lr=0.5)
+        updates, malicious, ctx(updates, malicious, n_clients=10, server_gain=0.5)
     )
-    assert sent[0].tolist() == [20.0, 40.0]  # gamma = 10 / 0.5
+    assert sent[0].tolist() == [10.0, 20.0]  # gamma = 10 / (2 x 0.5)
+    assert sent[2].tolist() == [50.0, 60.0]
     assert sent[1].tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("m", [1, 2, 5])
+def test_coordinated_attackers_replace_the_model_once(ctx, m):
+    # Bagdasaryan et al.'s multi-attacker form: with the benign updates cancelling, the
+    # FedAvg step lands on the attackers' model L whatever their number m, not on m (L - G).
+    n, eta = 10, 0.5
+    global_params = torch.tensor([1.0, -1.0, 2.0])
+    local = torch.tensor([4.0, 0.0, -3.0])
+    generator = torch.Generator().manual_seed(m)
+    benign = torch.randn(n - m, 3, generator=generator)
+    benign -= benign.mean(dim=0)
+    updates = torch.cat([(local - global_params).expand(m, 3), benign])
+    malicious = torch.arange(n) < m
+    sent = torch.stack(
+        ModelReplacement(targets=[0]).craft(
+            updates, malicious, ctx(updates, malicious, n_clients=n, server_gain=eta)
+        )
+    )
+    assert torch.allclose(global_params + eta * sent.mean(dim=0), local, atol=1e-5)
+
+
+def test_stealth_trains_with_the_anomaly_term_and_needs_a_bound():
+    from fedarena.training.local import LocalTraining
+
+    attack = ModelReplacement(targets=[0], constrain_and_scale=2.0, stealth=True)
+    local = attack.local_training(LocalTraining(prox_mu=0.01))
+    assert local.prox_mu == pytest.approx(0.01 + 0.3 / 0.7)  # (1 - alpha) / alpha beside FedProx's
+    assert ModelReplacement(targets=[0]).local_training(LocalTraining()) == LocalTraining()
+    with pytest.raises(ValueError, match="stealth=true needs the norm bound"):
+        ModelReplacement(targets=[0], stealth=True)
 
 
 def test_explicit_gamma(ctx):
@@ -44,7 +76,7 @@ def test_sent_norm_is_min_of_boosted_norm_and_bound(ctx):
     malicious = torch.arange(12) % 2 == 0
     attack = ModelReplacement(targets=[0], constrain_and_scale=2.0)
     sent = torch.stack(attack.craft(updates, malicious, ctx(updates, malicious, n_clients=12)))
-    expected = torch.minimum(12 * updates.norm(dim=1), torch.tensor(2.0))
+    expected = torch.minimum(2 * updates.norm(dim=1), torch.tensor(2.0))  # gamma = 12 / 6
     assert torch.allclose(sent[malicious].norm(dim=1), expected[malicious], rtol=1e-5)
     assert torch.equal(sent[~malicious], updates[~malicious])
 
@@ -59,7 +91,7 @@ def test_one_attacker_replaces_the_global_model_when_benign_updates_cancel(ctx):
     malicious = torch.tensor([True, False, False, False, False])
     sent = torch.stack(
         ModelReplacement(targets=[0]).craft(
-            updates, malicious, ctx(updates, malicious, n_clients=n, server_lr=eta)
+            updates, malicious, ctx(updates, malicious, n_clients=n, server_gain=eta)
         )
     )
     assert torch.allclose(global_params + eta * sent.mean(dim=0), local)

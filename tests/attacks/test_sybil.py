@@ -89,14 +89,31 @@ def test_enrolment_is_fixed_by_the_generator(population, catalog):
 def test_coordination_interpolates_between_own_and_mean_update(ctx, c, expected):
     updates = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]])
     malicious = torch.tensor([True, True, False])
-    sent = Sybil(coordination=c, targets=[0]).craft(updates, malicious, ctx(updates, malicious))
+    attack = Sybil(coordination=c, boost=1.0, targets=[0])
+    sent = attack.craft(updates, malicious, ctx(updates, malicious))
     assert torch.stack(sent[:2]).tolist() == expected
     assert sent[2].tolist() == [5.0, 5.0]
 
 
-def test_where_it_acts_follows_coordination():
+def test_auto_boost_moves_the_model_as_one_replacement(ctx):
+    # 2 Sybils of n = 8 clients, server gain 0.5: each sends n / (m g) = 8 times the shared update.
+    updates = torch.tensor([[1.0, 0.0], [3.0, 2.0]] + [[0.0, 0.0]] * 6)
+    malicious = torch.arange(8) < 2
+    sent = Sybil(targets=[0]).craft(updates, malicious, ctx(updates, malicious, server_gain=0.5))
+    assert torch.stack(sent[:2]).tolist() == [[16.0, 8.0], [16.0, 8.0]]
+    assert 0.5 * torch.stack(sent).mean(dim=0).tolist()[0] == pytest.approx(2.0)  # their mean
+
+
+def test_reported_examples_is_a_shared_attack_option():
+    attack = ATTACKS.create("sybil(report_examples=500)")
+    assert attack.reported_examples(12) == 500
+    assert ATTACKS.create("sybil").reported_examples(12) == 12
+
+
+def test_where_it_acts_follows_coordination_and_boost():
     assert ATTACKS.create("sybil").acts_on == {"enrolment", "update"}
-    assert ATTACKS.create("sybil(coordination=0.0)").acts_on == {"enrolment"}
+    assert ATTACKS.create("sybil(coordination=0.0)").acts_on == {"enrolment", "update"}
+    assert ATTACKS.create("sybil(coordination=0.0, boost=1)").acts_on == {"enrolment"}
 
 
 @pytest.mark.parametrize(
@@ -108,6 +125,8 @@ def test_where_it_acts_follows_coordination():
         ("payload=spam", "payload must be one of promotion, label_flip"),
         ("payload=label_flip, targets=[1]", "payload=promotion only"),
         ("filler=-2", "filler must be a number of items >= 0"),
+        ("boost=0", "boost must be 'auto' or a number > 0"),
+        ("report_examples=0", "report_examples must be an integer >= 1"),
     ],
 )
 def test_bad_options(options, message):

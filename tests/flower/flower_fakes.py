@@ -102,6 +102,7 @@ class ProxHalfStep:
     """FedProx-style local options (mu = 0.5) and a server step of half the aggregate."""
 
     server_lr = 0.5
+    server_gain = 0.5
 
     def sample_clients(self, n_available: int, n_per_round: int, rng: np.random.Generator):
         return sample_uniform(n_available, n_per_round, rng)

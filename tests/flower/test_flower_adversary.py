@@ -16,7 +16,7 @@ def _ctx() -> AttackContext:
         round=0,
         global_params=torch.zeros(D),
         n_clients=5,
-        server_lr=1.0,
+        server_gain=1.0,
         generator=torch.Generator().manual_seed(0),
     )
 

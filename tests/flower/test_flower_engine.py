@@ -71,13 +71,33 @@ def test_flower_and_in_process_engines_give_the_same_run(attack):
     assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0
 
 
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "model_replacement(report_examples=999)",
+        "model_replacement(constrain_and_scale=2, stealth=true)",
+        "sybil",
+    ],
+    ids=["reported-count", "stealth", "sybil"],
+)
+def test_the_threat_model_is_the_same_in_both_engines(attack):
+    """Attackers skip DP-SGD, train with their own options and report their own counts in
+    Flower exactly as in-process."""
+    scenario = replace(
+        SMALL, attack=attack, malicious_fraction=0.2, defense="dp_sgd(noise_multiplier=1.0)"
+    )
+    flower, _ = _flower(scenario)
+    _assert_same_run(flower, run_scenario(scenario, compare_clean=False))
+    assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0
+
+
 def test_dp_sgd_noise_is_the_same_in_both_engines():
     """DP noise is seeded per (seed, round, client), not per trainer or process."""
     scenario = replace(SMALL, defense="dp_sgd(noise_multiplier=1.0, max_grad_norm=1.0)")
     flower, _ = _flower(scenario)
     in_process = run_scenario(scenario)
     _assert_same_run(flower, in_process)
-    assert flower["final"]["epsilon"] == in_process["final"]["epsilon"]
+    assert flower["final"]["epsilon_shopper"] == in_process["final"]["epsilon_shopper"]
 
 
 def test_strategy_local_options_and_server_step_reach_the_clients():
@@ -85,7 +105,7 @@ def test_strategy_local_options_and_server_step_reach_the_clients():
     flower, grid = _flower(scenario)
     _assert_same_run(flower, run_scenario(scenario))
     instruction = TrainInstruction.from_record(grid.delivered[-1].content[CONFIG])
-    assert instruction.local.prox_mu == 0.5 and instruction.server_lr == 0.5
+    assert instruction.local.prox_mu == 0.5 and instruction.server_gain == 0.5
 
 
 def test_baselines_and_the_document_match_run_scenario():
@@ -121,14 +141,15 @@ def test_private_embeddings_persist_on_the_nodes_and_never_travel():
         users=world.init_users.clone(),
         global_params=world.init_params.clone(),
         trainer=world.trainer(),
+        attacker_trainer=world.attacker_trainer(),
         evaluator=world.evaluator(),
         attack=world.attack,
         defense=world.defense,
         strategy=world.strategy,
         local=world.local,
         clients_per_round=scenario.clients_per_round,
-        n_malicious_assumed=0,
-        server_lr=1.0,
+        assumed_f=world.assumed_f,
+        server_gain=1.0,
         seed=scenario.seed,
         compressor=world.compressor,
     )
@@ -213,7 +234,7 @@ def test_a_node_asked_for_a_shopper_it_does_not_host_refuses():
     world = build_world(SMALL)
     grid = LocalGrid(client_app.app, [{"partition-id": 1, "num-partitions": 2}])
     instruction = TrainInstruction(
-        SMALL, round=0, shopper=4, n_sampled=10, server_lr=1.0, local=world.local
+        SMALL, round=0, shopper=4, n_sampled=10, server_gain=1.0, local=world.local
     )
     content = RecordDict({PARAMS: params_record(world.init_params), CONFIG: instruction.record()})
     message = Message(content, dst_node_id=FIRST_NODE, message_type=MessageType.TRAIN)

@@ -109,7 +109,7 @@ def test_train_instruction_survives_its_record():
         round=3,
         shopper=41,
         n_sampled=12,
-        server_lr=0.5,
+        server_gain=0.5,
         local=LocalTraining(epochs=2, lr=0.01, prox_mu=0.25, optimizer="sgd"),
         verbose=True,
     )

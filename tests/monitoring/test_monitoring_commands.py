@@ -49,7 +49,9 @@ def test_run_exposes_every_round_and_the_privacy_spent(tmp_path):
     assert _value(samples, "fedarena_update_norm_count", role="benign") == sampled - malicious
     ndcg = _value(samples, "fedarena_utility", metric="ndcg@10")
     assert ndcg == pytest.approx(result["final"]["ndcg@10"])
-    assert _value(samples, "fedarena_dp_epsilon") == pytest.approx(result["final"]["epsilon"])
+    assert _value(samples, "fedarena_dp_epsilon") == pytest.approx(
+        result["final"]["epsilon_shopper"]
+    )
     assert _value(samples, "fedarena_global_model_norm") > 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -10,6 +12,8 @@ from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
 from fedarena.attacks.targets import PromotionTargets
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
+from fedarena.options import flag, probability
+from fedarena.training.local import LocalTraining
 
 
 def replacement_scale(delta: Tensor, gamma: float, norm_bound: float | None = None) -> Tensor:
@@ -21,6 +25,11 @@ def replacement_scale(delta: Tensor, gamma: float, norm_bound: float | None = No
     return boost
 
 
+def replacement_boost(ctx: AttackContext, n_attackers: int) -> float:
+    """``n / (m g)``: the boost with which ``m`` coordinated attackers replace the model once."""
+    return ctx.n_clients / (n_attackers * ctx.server_gain)
+
+
 @ATTACKS.register("model_replacement")
 class ModelReplacement(Attack):
     """Promote target items by replacing the global model (Bagdasaryan et al., AISTATS 2020).
@@ -30,18 +39,25 @@ class ModelReplacement(Attack):
     ``G``, keeping its real log so that its model ``L`` stays good at the main
     task (the paper's mix of backdoor and clean data).
 
-    *Scale*: it sends ``X - G = gamma (L - G)`` with ``gamma = n / eta``
-    (``"auto"``; ``n`` clients per round, ``eta`` the server learning rate).
-    FedAvg's step ``G + eta/n sum_i (X_i - G)`` then lands on ``L`` plus the
-    benign updates, which nearly cancel once the model has converged: ``L``
-    replaces the global model. Each malicious client scales on its own, so
-    with ``m`` of them in a round the step is about ``m (L - G)``.
+    *Scale* (the paper's multi-attacker form): the ``m`` malicious clients of a
+    round coordinate so that together they replace the model once. Each sends
+    ``X_i - G = gamma (L_i - G)`` with ``gamma = n / (m g)`` (``"auto"``; ``n``
+    clients per round, ``g`` the server step's gain on the aggregate,
+    ``Strategy.server_gain``: eta for FedAvg and FedProx, 1 for the adaptive
+    FedAvg+ rules, whose normalised step no boost lengthens). FedAvg's step
+    ``G + eta/n sum_i (X_i - G)`` then lands on the attackers' mean model plus
+    the benign updates, which nearly cancel once the model has converged. The
+    boost assumes equal weights; ``report_examples`` changes the attackers'
+    share of a weighted mean.
 
     *Constrain-and-scale* (``constrain_and_scale = S``): against a server that
     bounds update norms, scale only up to the bound, ``gamma_i = min(gamma,
-    S / ||L_i - G||)`` (the paper's ``gamma = S / ||X - G||``). The paper's
-    other half, an anomaly-detection term in the attacker's training loss, is
-    not modelled: the attacker trains with the engine's honest local trainer.
+    S / ||L_i - G||)`` (the paper's ``gamma = S / ||X - G||``). With ``stealth
+    = true`` the attackers also train with the paper's anomaly term: they
+    minimise ``alpha L_class + (1 - alpha) L_ano`` with ``L_ano = 1/2 ||w -
+    G||^2`` and ``1 - alpha = anomaly_weight``, a proximal term of weight
+    ``(1 - alpha) / alpha`` beside any the strategy sets, so that their
+    updates are small and the scaling to ``S`` keeps more of the backdoor.
 
     >>> import torch
     >>> replacement_scale(torch.tensor([[3.0, 4.0]]), gamma=20.0, norm_bound=10.0)
@@ -58,6 +74,8 @@ class ModelReplacement(Attack):
         n_targets: int | None = None,
         gamma: float | str = "auto",
         constrain_and_scale: float | None = None,
+        stealth: bool = False,
+        anomaly_weight: float = 0.3,
         seed: int = 0,
         catalog: Catalog | None = None,
     ) -> None:
@@ -73,6 +91,10 @@ class ModelReplacement(Attack):
             raise ValueError(
                 f"constrain_and_scale must be a norm bound > 0, got {constrain_and_scale!r}"
             )
+        self.stealth = flag("stealth", stealth)
+        self.anomaly_weight = probability("anomaly_weight", anomaly_weight)
+        if self.stealth and constrain_and_scale is None:
+            raise ValueError("stealth=true needs the norm bound it evades: constrain_and_scale=S")
         self.gamma = gamma
         self.norm_bound = None if constrain_and_scale is None else float(constrain_and_scale)
         self.targets = PromotionTargets(
@@ -100,9 +122,18 @@ class ModelReplacement(Attack):
             np.concatenate([labels[keep], np.ones(len(targets), dtype=labels.dtype)]),
         )
 
+    def local_training(self, local: LocalTraining) -> LocalTraining:
+        """The round's options, plus the anomaly term when ``stealth``."""
+        if not self.stealth:
+            return local
+        weight = self.anomaly_weight / (1 - self.anomaly_weight)
+        return replace(local, prox_mu=local.prox_mu + weight)
+
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
-        gamma = ctx.n_clients / ctx.server_lr if self.gamma == "auto" else self.gamma
         own = updates[malicious]
+        if not len(own):
+            return list(updates)
+        gamma = replacement_boost(ctx, len(own)) if self.gamma == "auto" else self.gamma
         return send(
             updates, malicious, replacement_scale(own, gamma, self.norm_bound)[:, None] * own
         )

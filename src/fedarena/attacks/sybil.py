@@ -10,10 +10,11 @@ import numpy as np
 from torch import Tensor
 
 from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
+from fedarena.attacks.model_replacement import replacement_boost
 from fedarena.attacks.targets import PromotionTargets, purchase_counts
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
-from fedarena.options import real
+from fedarena.options import is_number, real
 
 Log = tuple[np.ndarray, np.ndarray]
 POPULAR_SHARE = 0.1
@@ -145,6 +146,17 @@ class Sybil(Attack):
     *Coordination* ``c`` in [0, 1]: the Sybils sampled in a round train on
     their own fake logs, then send ``c * mean_j u_j + (1 - c) * u_i``: ``c = 0``
     is independently trained fake profiles, ``c = 1`` identical updates.
+
+    *Crafting*: the attacker controls the identities' software, so their
+    updates need not be honest. ``boost`` scales what they send: ``"auto"``
+    (default) is model replacement's ``n / (m g)`` for the ``m`` Sybils of the
+    round (``fedarena.attacks.model_replacement``), so that together they move
+    the model to their fake shoppers' model as one; a number is a fixed factor
+    (1: honest training by fake users). A fake log is short, so a Sybil claims
+    the sample count of a typical real shopper (the median over the real
+    shoppers, which an attacker can observe or simulate) rather than its own:
+    the server's weighted mean then gives it an ordinary weight, as the boost
+    assumes. The shared ``report_examples`` option sets another claim.
     """
 
     knowledge = "own"
@@ -157,9 +169,12 @@ class Sybil(Attack):
         targets: list[int] | None = None,
         n_targets: int | None = None,
         filler: int | None = None,
+        boost: float | str = "auto",
         seed: int = 0,
         catalog: Catalog | None = None,
     ) -> None:
+        if boost != "auto" and not (is_number(boost) and boost > 0):
+            raise ValueError(f"boost must be 'auto' or a number > 0, got {boost!r}")
         if identities is not None and (
             isinstance(identities, bool)
             or not isinstance(identities, int | float)
@@ -192,8 +207,11 @@ class Sybil(Attack):
             raise ValueError(f"payload must be one of promotion, label_flip, got {payload!r}")
         self.identities = identities
         self.coordination = coordination
+        self.boost = boost
+        self.typical_examples: int | None = None  # set at enrolment
         self.goal = self.payload.goal
-        self.acts_on = frozenset({"enrolment", "update"} if coordination > 0 else {"enrolment"})
+        crafts = coordination > 0 or boost != 1
+        self.acts_on = frozenset({"enrolment", "update"} if crafts else {"enrolment"})
 
     @property
     def target_items(self) -> np.ndarray:
@@ -213,11 +231,19 @@ class Sybil(Attack):
         n_fake = self.budget(len(population), n_malicious)
         logs = self.payload.profiles(population, catalog, n_fake, rng)
         enrolled = with_fake_shoppers(population, catalog, logs)
+        self.typical_examples = max(1, round(float(np.median(population.n_train))))
         return enrolled, np.arange(len(population), len(enrolled))
+
+    def reported_examples(self, true_count: int) -> int:
+        """``report_examples`` if set, else a typical real shopper's count (see the class)."""
+        if self.report_examples is not None:
+            return self.report_examples
+        return true_count if self.typical_examples is None else self.typical_examples
 
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
         own = updates[malicious]
         if not len(own):
             return list(updates)
         c = self.coordination
-        return send(updates, malicious, c * own.mean(dim=0) + (1 - c) * own)
+        boost = replacement_boost(ctx, len(own)) if self.boost == "auto" else float(self.boost)
+        return send(updates, malicious, boost * (c * own.mean(dim=0) + (1 - c) * own))

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from fedarena.engine.federation import RoundRecord
 
-_TYPES = {"int": int, "float": float, "str": str}
+_TYPES = {"int": int, "float": float, "str": str, "str | int": str}
 
 
 def add_scenario_flags(parser: argparse.ArgumentParser) -> None:

@@ -4,11 +4,15 @@ One round ``t``::
 
     clients  = strategy.sample_clients(...)
     data_c   = attack.poison(log_c)            for malicious c, else log_c
-    w_c, u_c = local training from w_t          (vectorised or sequential)
+    w_c, u_c = local training from w_t          benign: with the client-side defense (DP-SGD);
+                                                malicious: plain, with attack.local_training
     sent     = attack.craft(w_c - w_t)          malicious rows replaced
+    n_c      = reported sample counts           malicious: attack.reported_examples
     received = compressor.roundtrip(sent)       encoded by clients, decoded by the server
     kept     = guard.screen(received)           malformed updates rejected
-    agg      = defense.aggregate(kept, n_c)     robust aggregate + accepted mask
+    f_t      = assumed_f.for_round(...)         what the defense is told (engine.assumed_f)
+    agg      = defense.aggregate(kept, n_c)     robust aggregate + accepted mask; the step is
+                                                skipped if kept cannot meet its requirement
     w_{t+1}  = strategy.server_step(w_t, agg)   skipped if agg is not finite
 
 All randomness comes from generators seeded by (seed, purpose, round, client)
@@ -36,8 +40,10 @@ from torch import Tensor
 from fedarena.attacks.base import Attack, AttackContext
 from fedarena.compression.base import Compressor
 from fedarena.data.shoppers import Population
-from fedarena.defenses.base import Defense, PrivacyAccountant, RoundContext
+from fedarena.defenses.base import Defense, HasRequirement, PrivacyAccountant, RoundContext
 from fedarena.engine import guard
+from fedarena.engine.assumed_f import AssumedF
+from fedarena.engine.detection import score_auc
 from fedarena.engine.evaluation import Evaluator
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.seeds import Stream, stream
@@ -45,6 +51,7 @@ from fedarena.strategies.base import Strategy
 from fedarena.training.local import (
     Examples,
     LocalBatches,
+    LocalResult,
     LocalTraining,
     Trainer,
     build_batches,
@@ -83,9 +90,21 @@ class ClientData:
         (its batches draw from it next)."""
         rng = stream(self.seed, Stream.CLIENT_DATA, round, client)
         items, labels = self.population.train_log(int(client))
-        if self.malicious[client]:
-            items, labels = self.attack.poison(items, labels, self.n_items, rng)
-        return training_examples(items, labels, self.n_items, local, rng), rng
+        if not self.malicious[client]:
+            return training_examples(items, labels, self.n_items, local, rng), rng
+        items, labels = self.attack.poison(items, labels, self.n_items, rng)
+        examples = training_examples(items, labels, self.n_items, local, rng)
+        return self.attack.poison_examples(examples, rng), rng
+
+    def local_for(self, client: int, local: LocalTraining) -> LocalTraining:
+        """The options client ``client`` trains with: the round's, or its attack's if it is
+        malicious."""
+        return self.attack.local_training(local) if self.malicious[client] else local
+
+    def reported_count(self, client: int) -> int:
+        """The sample count client ``client`` reports to the server (an attack may lie)."""
+        true_count = int(self.population.n_train[client])
+        return self.attack.reported_examples(true_count) if self.malicious[client] else true_count
 
     def batches(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalBatches:
         """The batches of every client in ``clients`` for round ``round``."""
@@ -108,6 +127,9 @@ class RoundRecord:
     true_positives: int = 0
     flagged: int = 0
     bytes_per_client: float = 0.0
+    assumed_f: int = 0
+    requirement_unmet: bool = False
+    suspicion_auc: float | None = None
     # For a round observer only (not in the result document): the L2 norms of the well-formed
     # updates the server received, of benign and of malicious clients.
     update_norms: tuple[list[float], list[float]] = field(
@@ -125,6 +147,9 @@ class RoundRecord:
             "seconds": self.seconds,
             "flagged": self.flagged,
             "flagged_malicious": self.true_positives,
+            "suspicion_auc": self.suspicion_auc,
+            "assumed_f": self.assumed_f,
+            "requirement_unmet": self.requirement_unmet,
             "bytes_per_client": self.bytes_per_client,
             **self.metrics,
         }
@@ -139,14 +164,15 @@ class Federation:
     users: Tensor
     global_params: Tensor
     trainer: Trainer
+    attacker_trainer: Trainer
     evaluator: Evaluator
     attack: Attack
     defense: Defense
     strategy: Strategy
     local: LocalTraining
     clients_per_round: int
-    n_malicious_assumed: int
-    server_lr: float
+    assumed_f: AssumedF
+    server_gain: float
     seed: int
     compressor: Compressor
     root: Population | None = None
@@ -190,12 +216,32 @@ class Federation:
         result = self.trainer.train(self.global_params, user, batches, local)
         return result.shared[0] - self.global_params
 
+    def train(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalResult:
+        """Local training of ``clients`` in round ``round``: the benign ones with ``trainer``
+        (client-side defense included), the malicious ones with ``attacker_trainer`` and their
+        attack's options; results in the order of ``clients``."""
+        malicious = self.malicious[clients]
+        groups = [
+            (np.flatnonzero(~malicious), self.trainer, local),
+            (np.flatnonzero(malicious), self.attacker_trainer, self.attack.local_training(local)),
+        ]
+        shared = self.global_params.new_empty(len(clients), len(self.global_params))
+        users = self.users.new_empty(len(clients), self.users.shape[1])
+        loss = torch.empty(len(clients))
+        for rows, trainer, options in groups:
+            if not len(rows):
+                continue
+            batches = self.client_data.batches(round, clients[rows], options)
+            result = trainer.train(self.global_params, self.users[clients[rows]], batches, options)
+            index = torch.from_numpy(rows)
+            shared[index], users[index], loss[index] = result.shared, result.users, result.loss
+        return LocalResult(shared, users, loss)
+
     def step(self, round: int) -> RoundRecord:
         """Run round ``round`` (0-based) in-process and append its record to ``history``."""
         plan = self.plan_round(round)
-        clients, local = plan.clients, plan.local
-        batches = self.client_data.batches(round, clients, local)
-        result = self.trainer.train(self.global_params, self.users[clients], batches, local)
+        clients = plan.clients
+        result = self.train(round, clients, plan.local)
         self.users[clients] = result.users
         updates = result.shared - self.global_params
         is_malicious = torch.from_numpy(self.malicious[clients])
@@ -207,12 +253,12 @@ class Federation:
                 round=round,
                 global_params=self.global_params,
                 n_clients=len(clients),
-                server_lr=self.server_lr,
+                server_gain=self.server_gain,
                 generator=plan.generator,
                 benign_updates=benign if self.attack.knowledge == "omniscient" else None,
             ),
         )
-        weights = [float(w) for w in self.population.n_train[clients]]
+        weights = [float(self.client_data.reported_count(int(c))) for c in clients]
         return self.finish_round(plan, sent, weights, result.loss)
 
     def finish_round(
@@ -235,15 +281,18 @@ class Federation:
         weight = torch.tensor([w or 0.0 for w in weights], dtype=torch.float32)
         is_malicious = torch.from_numpy(self.malicious[clients])
         accepted = valid.clone()
-        skipped = True
-        if len(kept):
+        # The guard's rejects count against f, as inside the defenses.
+        f = self.assumed_f.for_round(int(is_malicious[valid].sum()))
+        f = f if self.assumed_f.mode == "oracle" else max(0, f - int((~valid).sum()))
+        unmet = len(kept) > 0 and not self._requirement_met(len(kept), f)
+        skipped, auc = True, None
+        if len(kept) and not unmet:
             aggregate = self.defense.aggregate(
                 kept,
                 weight[valid],
                 RoundContext(
                     round=round,
-                    # The guard's rejects count against f, as inside the defenses.
-                    n_malicious=max(0, self.n_malicious_assumed - int((~valid).sum())),
+                    n_malicious=f,
                     client_ids=clients[valid.numpy()],
                     global_params=self.global_params,
                     generator=generator,
@@ -256,6 +305,10 @@ class Federation:
             )
             if aggregate.accepted is not None:
                 accepted[valid] = aggregate.accepted
+            if aggregate.suspicion is not None:
+                suspicion = torch.full((len(clients),), float("inf"), dtype=torch.float64)
+                suspicion[valid] = aggregate.suspicion.double()
+                auc = score_auc(suspicion.numpy(), is_malicious.numpy())
             new_params = self.strategy.server_step(self.global_params, aggregate.update, round)
             if torch.isfinite(new_params).all():
                 self.global_params = new_params.detach().float()
@@ -273,6 +326,9 @@ class Federation:
             flagged=int(flagged.sum()),
             true_positives=int((flagged & is_malicious).sum()),
             bytes_per_client=float(np.mean(sent_bytes)),
+            assumed_f=f,
+            requirement_unmet=unmet,
+            suspicion_auc=auc,
         )
         if self.observer is not None:
             norms = kept.double().norm(dim=1) if len(kept) else torch.zeros(0)
@@ -283,6 +339,17 @@ class Federation:
             )
         self.history.append(record)
         return record
+
+    def _requirement_met(self, n: int, f: int) -> bool:
+        """Whether the defense can aggregate ``n`` updates with ``f`` assumed malicious; if not,
+        the round's step is skipped and recorded as ``requirement_unmet``."""
+        if not isinstance(self.defense, HasRequirement):
+            return True
+        try:
+            self.defense.check(n, f)
+        except ValueError:
+            return False
+        return True
 
     def evaluate_if_due(self, record: RoundRecord, rounds: int, eval_every: int) -> None:
         """Score the global model into ``record`` every ``eval_every`` rounds and after the last."""
@@ -304,7 +371,9 @@ class Federation:
             malicious_norms=malicious,
             global_norm=float(self.global_params.double().norm()),
             metrics={k: float(v) for k, v in record.metrics.items() if v is not None},
-            epsilon=self.accountant.spent()["epsilon"] if self.accountant is not None else None,
+            epsilon=self.accountant.spent()["epsilon_shopper"]
+            if self.accountant is not None
+            else None,
         )
 
     def run(

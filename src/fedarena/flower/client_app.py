@@ -5,11 +5,13 @@ For a ``train`` message naming shopper ``s`` in round ``t`` it does what the
 in-process engine does for that shopper:
 
     data      = attack.poison(log_s)           if s is malicious
-    w_s, u_s  = local training from w_t         (same rng as in-process)
+    w_s, u_s  = local training from w_t         (same rng as in-process; a malicious
+                                                shopper skips the client-side defense)
     update    = w_s - w_t
     sent      = attack.craft([update])          if s is malicious and the attack knows nothing
 
-and replies with ``sent``, ``n_train(s)`` and the training loss. The private
+and replies with ``sent``, the sample count it reports (the attack's
+``report_examples`` if it is malicious, else ``n_train(s)``) and the loss. The private
 embedding ``u_s`` is kept in the node's ``Context.state`` between rounds and
 never leaves the node.
 
@@ -69,17 +71,20 @@ class ShopperOutcome:
 
 def train_shopper(
     world: World,
-    trainer: Trainer,
+    trainers: Trainers,
     instruction: TrainInstruction,
     global_params: Tensor,
     user: Tensor,
 ) -> ShopperOutcome:
     """One shopper's local round (see the module docstring), bit for bit the in-process one."""
     scenario, shopper, t = world.scenario, instruction.shopper, instruction.round
-    examples, rng = world.client_data().examples(t, shopper, instruction.local)
-    batches = build_batches([examples], instruction.local, [rng])
+    data = world.client_data()
+    local = data.local_for(shopper, instruction.local)
+    examples, rng = data.examples(t, shopper, local)
+    batches = build_batches([examples], local, [rng])
     malicious = bool(world.malicious[shopper])
-    result = trainer.train(global_params, user[None], batches, instruction.local)
+    trainer = trainers.attacker if malicious else trainers.benign
+    result = trainer.train(global_params, user[None], batches, local)
     sent: Any = result.shared[0] - global_params
     if malicious and world.attack.knowledge not in CRAFTS_ON_SERVER:
         seed = stream(scenario.seed, Stream.CLIENT_CRAFT, t, shopper).integers(2**62)
@@ -90,7 +95,7 @@ def train_shopper(
                 round=t,
                 global_params=global_params,
                 n_clients=instruction.n_sampled,
-                server_lr=instruction.server_lr,
+                server_gain=instruction.server_gain,
                 generator=torch.Generator().manual_seed(int(seed)),
             ),
         )
@@ -98,11 +103,20 @@ def train_shopper(
     return ShopperOutcome(sent=sent, user=result.users[0], loss=float(result.loss[0]))
 
 
+@dataclass(frozen=True)
+class Trainers:
+    """The local training of benign shoppers (client-side defense included) and of
+    malicious ones (plain: they do not follow the protocol)."""
+
+    benign: Trainer
+    attacker: Trainer
+
+
 @lru_cache(maxsize=2)
-def _client_side(scenario: Scenario) -> tuple[World, Trainer]:
-    """The world and trainer of a scenario, built once per ClientApp process."""
+def _client_side(scenario: Scenario) -> tuple[World, Trainers]:
+    """The world and trainers of a scenario, built once per ClientApp process."""
     world = build_world(scenario)
-    return world, world.trainer()
+    return world, Trainers(world.trainer(), world.attacker_trainer())
 
 
 @app.query()
@@ -129,7 +143,7 @@ def train(message: Message, context: Context) -> Message:
                 f"shopper {shopper} is not hosted by the SuperNode with {PARTITION_ID}="
                 f"{partition.partition_id} and {NUM_PARTITIONS}={partition.num_partitions}"
             )
-        world, trainer = _client_side(instruction.scenario)
+        world, trainers = _client_side(instruction.scenario)
         if USERS not in context.state:
             context.state[USERS] = ArrayRecord()
         embeddings = context.state[USERS]
@@ -140,8 +154,9 @@ def train(message: Message, context: Context) -> Message:
             else world.init_users[shopper].clone()
         )
         outcome = train_shopper(
-            world, trainer, instruction, params_from(message.content[PARAMS]), user
+            world, trainers, instruction, params_from(message.content[PARAMS]), user
         )
         embeddings[key] = Array(outcome.user.detach().numpy())
-        content = reply_content(outcome.sent, world.population.n_train[shopper], outcome.loss)
+        reported = world.client_data().reported_count(shopper)
+        content = reply_content(outcome.sent, reported, outcome.loss)
         return Message(content, reply_to=message)

@@ -105,7 +105,7 @@ def reply_content(sent: Any, n_examples: int, loss: float) -> RecordDict:
 class TrainInstruction:
     """What the server tells a SuperNode in a ``train`` message, beside the parameters.
 
-    ``n_sampled`` and ``server_lr`` are what an attack's ``AttackContext`` needs
+    ``n_sampled`` and ``server_gain`` are what an attack's ``AttackContext`` needs
     (model replacement scales by them); ``local`` is the strategy's local-training
     options for this round (FedProx's mu); ``verbose`` turns Flower's logs on.
     """
@@ -114,7 +114,7 @@ class TrainInstruction:
     round: int
     shopper: int
     n_sampled: int
-    server_lr: float
+    server_gain: float
     local: LocalTraining
     verbose: bool = False
 
@@ -125,7 +125,7 @@ class TrainInstruction:
                 "round": self.round,
                 "shopper": self.shopper,
                 "n-sampled": self.n_sampled,
-                "server-lr": self.server_lr,
+                "server-gain": self.server_gain,
                 "local": json.dumps(asdict(self.local), sort_keys=True),
                 "verbose": self.verbose,
             }
@@ -138,7 +138,7 @@ class TrainInstruction:
             round=int(config["round"]),
             shopper=int(config["shopper"]),
             n_sampled=int(config["n-sampled"]),
-            server_lr=float(config["server-lr"]),
+            server_gain=float(config["server-gain"]),
             local=LocalTraining(**json.loads(str(config["local"]))),
             verbose=bool(config["verbose"]),
         )

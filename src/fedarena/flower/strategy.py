@@ -105,7 +105,7 @@ class FedarenaStrategy(Strategy):
                             round=plan.round,
                             shopper=int(c),
                             n_sampled=len(plan.clients),
-                            server_lr=fed.server_lr,
+                            server_gain=fed.server_gain,
                             local=plan.local,
                             verbose=self.verbose,
                         ).record(),
@@ -163,7 +163,7 @@ class FedarenaStrategy(Strategy):
                 round=plan.round,
                 global_params=fed.global_params,
                 n_clients=len(clients),
-                server_lr=fed.server_lr,
+                server_gain=fed.server_gain,
                 generator=plan.generator,
             ),
         )

@@ -171,7 +171,7 @@ class Metrics:
         )
         self.epsilon = Gauge(
             "fedarena_dp_epsilon",
-            "Differential-privacy epsilon spent so far.",
+            "Differential-privacy epsilon spent so far, shopper level.",
             ["cell"],
             registry=r,
         )

@@ -15,6 +15,7 @@ import numpy as np
 from fedarena import __version__
 from fedarena.data.noniid import noniid_stats
 from fedarena.engine import baselines
+from fedarena.engine.detection import mean_auc
 from fedarena.engine.federation import Federation, RoundRecord
 from fedarena.scenario.world import World
 
@@ -31,18 +32,24 @@ class Clock:
     federated_end: float
 
 
-def detection(history: list[RoundRecord]) -> dict[str, float | None]:
-    """Precision and recall of the defense's flags against the true malicious clients.
+def detection(history: list[RoundRecord], attacked: bool) -> dict[str, float | None]:
+    """Precision and recall of the defense's flags against the true malicious clients, and
+    the AUC of its suspicion score (``fedarena.engine.detection``), averaged over rounds.
 
-    ``None`` where undefined: precision when nothing was flagged, recall when
-    no malicious client was sampled.
+    Reported only where an attack is present (``attacked``): without attackers every
+    flag is a false alarm and there is nothing to detect. ``None`` where undefined:
+    precision when nothing was flagged, recall when no malicious client was sampled,
+    the AUC when the rule scores no one or no round had both kinds of client.
     """
+    if not attacked:
+        return {"detection_precision": None, "detection_recall": None, "detection_auc": None}
     flagged = sum(r.flagged for r in history)
     hits = sum(r.true_positives for r in history)
     malicious = sum(r.n_malicious_sampled for r in history)
     return {
         "detection_precision": hits / flagged if flagged else None,
         "detection_recall": hits / malicious if malicious else None,
+        "detection_auc": mean_auc([r.suspicion_auc for r in history]),
     }
 
 
@@ -81,7 +88,10 @@ def run_document(world: World, federation: Federation, clock: Clock) -> dict[str
     history = federation.history
     reference = reference_points(world, federation)
     final = dict(history[-1].metrics)
-    final |= detection(history)
+    attacked = world.attack.goal != "none" and bool(world.malicious.any())
+    final |= detection(history, attacked)
+    final["assumed_f_mean"] = float(np.mean([r.assumed_f for r in history]))
+    final["requirement_unmet_rounds"] = sum(r.requirement_unmet for r in history)
     final["bytes_per_client_per_round"] = float(np.mean([r.bytes_per_client for r in history]))
     if federation.accountant is not None:
         final |= federation.accountant.spent()
@@ -96,6 +106,12 @@ def run_document(world: World, federation: Federation, clock: Clock) -> dict[str
             "knowledge": attack.knowledge,
             "goal": attack.goal,
             "target_items": [int(i) for i in attack.target_items],
+            "report_examples": attack.report_examples,
+        },
+        "threat_model": {
+            "assumed_f": world.scenario.assumed_f,
+            "assumed_f_at_setup": world.assumed_f.fixed,
+            "malicious_skip_client_side_defense": True,
         },
         "model": {"shared_parameters": world.layout.dim, "dim": world.scenario.dim},
         "population": {

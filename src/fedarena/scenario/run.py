@@ -9,16 +9,25 @@ process (``run_in_process``); others are the entry points of the group
 Flower's simulation runtime, ``fedarena.flower.simulation``, loaded only when
 used because Flower and Ray take seconds to import). ``run_scenario`` adds,
 for every engine alike, the clean twin of an untargeted attack.
+
+A run is a pure function of its scenario: ``run_scenario`` computes with one
+torch thread whatever the caller set (a multi-threaded reduction adds in an
+order that depends on the thread count, so 1 and 2 threads gave different
+bits), and restores the caller's setting afterwards. Parallelism comes from
+running cells side by side (``fedarena matrix --workers``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
+
+import torch
 
 from fedarena.engine.federation import RoundRecord
 from fedarena.errors import SpecError
@@ -76,12 +85,24 @@ def run_scenario(
     the scenario's own rounds, not the clean twin's.
     """
     run = engine(scenario.engine)
-    result = run(scenario, on_round, observer=observer)
-    if compare_clean and result["attack"]["goal"] == "untargeted":
-        clean = run(replace(scenario, attack="none", baselines=False), None)
-        result["clean"] = {k: clean["final"][k] for k in METRIC_KEYS}
-        result["final"] |= utility_drop(result, clean)
+    with one_thread():
+        result = run(scenario, on_round, observer=observer)
+        if compare_clean and result["attack"]["goal"] == "untargeted":
+            clean = run(replace(scenario, attack="none", baselines=False), None)
+            result["clean"] = {k: clean["final"][k] for k in METRIC_KEYS}
+            result["final"] |= utility_drop(result, clean)
     return result
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Compute with one torch thread inside, the caller's thread count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def utility_drop(attacked: dict[str, Any], clean: dict[str, Any]) -> dict[str, float]:

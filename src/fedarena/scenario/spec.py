@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from fedarena.defenses.chain import DefenseSpec
+from fedarena.engine.assumed_f import parse_assumed_f
 from fedarena.errors import SpecError
 from fedarena.registry import ComponentSpec
 from fedarena.training.local import OPTIMIZERS, LocalTraining
@@ -24,7 +25,13 @@ _SPEC_TYPES: dict[str, type[ComponentSpec] | type[DefenseSpec]] = {
     "ComponentSpec": ComponentSpec,
     "DefenseSpec": DefenseSpec,
 }
-_PLAIN_TYPES: dict[str, Any] = {"int": int, "float": (int, float), "str": str, "bool": bool}
+_PLAIN_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": (int, float),
+    "str": str,
+    "bool": bool,
+    "str | int": (str, int),
+}
 
 
 @cache
@@ -84,6 +91,14 @@ class Scenario:
     malicious_fraction: float = field(
         default=0.0, metadata=_help("share of shoppers that are malicious, in [0, 0.5)")
     )
+    assumed_f: str | int = field(
+        default="bound",
+        metadata=_help(
+            "the f a defense is told: bound (smallest f with P(more malicious in a round) <= 1 %), "
+            "expected (round(fraction x clients_per_round)), oracle (the round's true count) "
+            "or an integer"
+        ),
+    )
     defense: DefenseSpec = field(
         default=DefenseSpec((ComponentSpec("fedavg"),)),
         metadata=_help("defense spec, e.g. 'norm_clip(max_norm=2) > krum'"),
@@ -140,6 +155,7 @@ class Scenario:
             raise SpecError(
                 f"malicious_fraction must be in [0, 0.5), got {self.malicious_fraction}"
             )
+        object.__setattr__(self, "assumed_f", parse_assumed_f(self.assumed_f))
         if self.engine not in engine_names():
             raise SpecError(
                 f"engine must be one of {', '.join(engine_names())}, got {self.engine!r}"

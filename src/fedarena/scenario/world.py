@@ -37,6 +37,7 @@ from fedarena.defenses import (
     UsesRootSet,
     create_defense,
 )
+from fedarena.engine.assumed_f import AssumedF
 from fedarena.engine.evaluation import Evaluator
 from fedarena.engine.federation import ClientData, Federation
 from fedarena.errors import SpecError
@@ -83,7 +84,7 @@ class World:
     init_params: Tensor
     init_users: Tensor
     local: LocalTraining
-    n_malicious_assumed: int
+    assumed_f: AssumedF
     root: Population | None
 
     @property
@@ -96,18 +97,23 @@ class World:
         return len(self.catalog)
 
     @property
-    def server_lr(self) -> float:
-        """The server learning rate an attack may assume (model replacement's boost)."""
-        return float(self.strategy.server_lr)
+    def server_gain(self) -> float:
+        """The server step's gain on the aggregate, public to attacks (model replacement)."""
+        return float(self.strategy.server_gain)
 
-    def trainer(self) -> Trainer:
-        """Local training as the scenario's engine does it, wrapped by a client-side defense.
+    def attacker_trainer(self) -> Trainer:
+        """Local training as the scenario's engine does it, without any defense: what a
+        malicious client runs (it does not follow the protocol).
 
         ``sequential`` selects the ``torch.optim`` reference; any other engine
         (``vectorised``, ``flower``) the vectorised trainer.
         """
         kind = SequentialTrainer if self.scenario.engine == "sequential" else VectorisedTrainer
-        trainer: Trainer = kind(self.tower, self.layout)
+        return kind(self.tower, self.layout)
+
+    def trainer(self) -> Trainer:
+        """What a benign client runs: the engine's training, wrapped by a client-side defense."""
+        trainer = self.attacker_trainer()
         if isinstance(self.defense, ClientSide):
             trainer = self.defense.client_trainer(self.tower, self.layout, trainer)
         return trainer
@@ -133,14 +139,15 @@ class World:
             users=users,
             global_params=self.init_params.clone(),
             trainer=self.trainer(),
+            attacker_trainer=self.attacker_trainer(),
             evaluator=self.evaluator(),
             attack=self.attack,
             defense=self.defense,
             strategy=self.strategy,
             local=self.local,
             clients_per_round=self.scenario.clients_per_round,
-            n_malicious_assumed=self.n_malicious_assumed,
-            server_lr=self.server_lr,
+            assumed_f=self.assumed_f,
+            server_gain=self.server_gain,
             seed=self.scenario.seed,
             compressor=self.compressor,
             root=self.root,
@@ -161,21 +168,29 @@ def build_world(scenario: Scenario) -> World:
     population_config = PopulationConfig(n_shoppers=scenario.shoppers, alpha=scenario.alpha)
     population = simulate_population(catalog, population_config, scenario.seed)
     n_malicious = round(scenario.malicious_fraction * len(population))
-    f_per_round = round(scenario.malicious_fraction * scenario.clients_per_round)
-    context = {"n_malicious": f_per_round, "n_clients": scenario.clients_per_round}
-    attack = ATTACKS.create(scenario.attack, **context, seed=scenario.seed, catalog=catalog)
-    defense = create_defense(scenario.defense, **context, seed=scenario.seed)
-    strategy = STRATEGIES.create(scenario.strategy, **context, seed=scenario.seed)
-    compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
+    per_round = scenario.clients_per_round
+    # An attack knows its own budget: its expected number of clients per round (ALIE's f).
+    attack = ATTACKS.create(
+        scenario.attack,
+        n_clients=per_round,
+        n_malicious=round(scenario.malicious_fraction * per_round),
+        seed=scenario.seed,
+        catalog=catalog,
+    )
     rng = stream(scenario.seed, Stream.ENROLMENT)
     population, malicious_ids = attack.enrol(population, catalog, n_malicious, rng)
-    if scenario.clients_per_round > len(population):
+    if per_round > len(population):
         raise SpecError(
-            f"clients_per_round ({scenario.clients_per_round}) exceeds the "
+            f"clients_per_round ({per_round}) exceeds the "
             f"{len(population)} shoppers with a held-out purchase"
         )
     malicious = np.zeros(len(population), dtype=bool)
     malicious[malicious_ids] = True
+    assumed_f = AssumedF.of(scenario.assumed_f, len(population), len(malicious_ids), per_round)
+    context = {"n_malicious": assumed_f.fixed, "n_clients": per_round}
+    defense = create_defense(scenario.defense, **context, seed=scenario.seed)
+    strategy = STRATEGIES.create(scenario.strategy, **context, seed=scenario.seed)
+    compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
     root_shoppers = defense.root_shoppers if isinstance(defense, UsesRootSet) else 0
     root = (
         simulate_population(
@@ -204,6 +219,6 @@ def build_world(scenario: Scenario) -> World:
         init_params=layout.flatten(tower),
         init_users=init_user_embeddings(len(population), scenario.dim, generator),
         local=scenario.local_training(),
-        n_malicious_assumed=f_per_round,
+        assumed_f=assumed_f,
         root=root,
     )

@@ -17,11 +17,16 @@ class Strategy(Protocol):
 
     ``server_step`` receives the defense's aggregate ``Delta_t`` (the combined
     change the clients propose, a (d,) float32 tensor) and returns the next
-    global model. ``server_lr`` is the step size applied to ``Delta_t``; model
-    replacement reads it to choose its boost.
+    global model. ``server_gain`` is the factor by which that step moves the
+    model along ``Delta_t`` in the round it arrives: eta for a linear step
+    (FedAvg, FedProx, and FedAvgM before its momentum carries on), 1 for a step
+    normalised per coordinate (FedAdam, FedYogi, FedAdagrad: no boost makes it
+    longer than about eta, so an attacker can at most aim ``Delta_t`` at its
+    model). Model replacement reads it to choose its boost.
     """
 
-    server_lr: float
+    @property
+    def server_gain(self) -> float: ...
 
     def sample_clients(
         self, n_available: int, n_per_round: int, rng: np.random.Generator

@@ -27,6 +27,11 @@ class FedAvg:
             raise ValueError(f"server_lr must be > 0, got {server_lr}")
         self.server_lr = float(server_lr)
 
+    @property
+    def server_gain(self) -> float:
+        """eta: the step is linear in the aggregate."""
+        return self.server_lr
+
     def sample_clients(
         self, n_available: int, n_per_round: int, rng: np.random.Generator
     ) -> np.ndarray:

@@ -67,6 +67,12 @@ class FedAvgPlus:
         self.server_lr = self.optimiser.lr
         self._state: State | None = None
 
+    @property
+    def server_gain(self) -> float:
+        """eta for server momentum (linear in the round's aggregate); 1 for the adaptive rules,
+        whose per-coordinate normalisation caps every step at about eta."""
+        return self.server_lr if self.server_opt == "momentum" else 1.0
+
     def sample_clients(
         self, n_available: int, n_per_round: int, rng: np.random.Generator
     ) -> np.ndarray:
