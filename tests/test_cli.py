@@ -127,6 +127,15 @@ def test_every_scenario_field_is_a_run_flag():
     assert {"--defense-opt", "--compression-opt", "--no-baselines"} <= options
 
 
+@pytest.mark.parametrize("command", ["run", "matrix", "leaderboard", "check", "submit", "list"])
+def test_every_help_page_renders_and_names_the_threat_model_fields(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    if command == "run":
+        assert "--assumed-f" in capsys.readouterr().out
+
+
 def test_old_spellings_of_the_scenario_file_still_work_and_say_so(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
     scenario.write_text(toml(replace(TINY, rounds=1, baselines=True)))

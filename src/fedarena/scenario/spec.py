@@ -94,7 +94,7 @@ class Scenario:
     assumed_f: str | int = field(
         default="bound",
         metadata=_help(
-            "the f a defense is told: bound (smallest f with P(more malicious in a round) <= 1 %), "
+            "the f a defense is told: bound (smallest f with P(more malicious in a round) <= 0.01), "
             "expected (round(fraction x clients_per_round)), oracle (the round's true count) "
             "or an integer"
         ),
