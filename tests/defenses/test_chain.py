@@ -13,6 +13,7 @@ from fedarena.defenses import (
     Chain,
     ClientSide,
     PrivacyAccounting,
+    RoundContext,
     UsesRootSet,
     create_defense,
     split_chain,
@@ -145,3 +146,14 @@ def test_a_chain_whose_aggregator_scores_no_one_has_no_suspicion():
         create_defense("norm_clip > median").aggregate(x, torch.ones(8), context(x)).suspicion
         is None
     )
+
+
+@pytest.mark.parametrize("spec", ["norm_clip > krum", "bucketing > median", "nnm > trimmed_mean"])
+def test_a_chain_given_only_non_finite_rows_returns_the_zero_update_and_flags_everyone(spec):
+    # The hardening issue's reproduction: these chains raised IndexError here.
+    updates = torch.full((6, 4), float("nan"))
+    result = create_defense(spec).aggregate(
+        updates, torch.ones(6), RoundContext.for_updates(updates, n_malicious=1)
+    )
+    assert torch.equal(result.update, torch.zeros(4))
+    assert result.accepted is not None and not result.accepted.any()

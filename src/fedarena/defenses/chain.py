@@ -193,7 +193,8 @@ def _context_for_rows(ctx: RoundContext, source: Tensor | None, rows: int) -> Ro
     kept = source >= 0
     ids = -1 - np.arange(rows)
     carried = torch.bincount(source[kept], minlength=rows)
-    single = (carried[source.clamp_min(0)] == 1) & kept
+    single = kept.clone()
+    single[kept] = carried[source[kept]] == 1
     ids[source[single].numpy()] = np.asarray(ctx.client_ids)[single.numpy()]
     dropped = int((~kept).sum())
     return replace(ctx, n_malicious=max(0, ctx.n_malicious - dropped), client_ids=ids)
