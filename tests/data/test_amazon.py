@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -224,3 +225,14 @@ def test_real_folder_invariants(real: tuple[Catalog, LoadReport]) -> None:
     assert ((rated >= 1) & (rated <= 5)).all()
     assert (catalog.n_ratings >= 0).all()
     assert (catalog.n_ratings[~catalog.has_rating] == 0).all()
+
+
+def test_rating_counts_too_large_for_int64_are_junk_not_negative():
+    # The hardening campaign: 1e30, 1e308 and 2^63 loaded as -9,223,372,036,854,775,808.
+    from fedarena.data.amazon import _parse_count
+
+    counts, junk = _parse_count(
+        pd.Series(["1e30", "1e308", "9223372036854775808", "1,000,000,000,000", "12"])
+    )
+    assert counts.tolist() == [0, 0, 0, 10**12, 12]
+    assert junk.tolist() == [True, True, True, False, False]

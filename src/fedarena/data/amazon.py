@@ -79,7 +79,8 @@ def load_amazon(path: str | Path) -> tuple[Catalog, LoadReport]:
       list price); no list price means list price = price; a price above its list
       price raises the list price to the price. A row with neither price is dropped.
     - ``ratings`` outside ``[1, 5]`` or not a number (``Get``, ``FREE``, ``₹99``)
-      becomes missing (``nan``); ``no_of_ratings`` that is not a count becomes 0.
+      becomes missing (``nan``); ``no_of_ratings`` that is not a count (or is above
+      ``MAX_COUNT``, 10^12) becomes 0.
     - the item id is the ASIN after ``/dp/`` in ``link``; rows without one are
       dropped, and of the rows that remain only the first listing of an ASIN is kept.
 
@@ -201,9 +202,16 @@ def _parse_rating(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return value.where(valid), ~valid & (text.str.strip() != "")
 
 
+MAX_COUNT = 10**12
+
+
 def _parse_count(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Counts such as ``2,255`` (0 when empty or junk), and where a non-empty cell was junk."""
+    """Counts such as ``2,255`` (0 when empty or junk), and where a non-empty cell was junk.
+
+    A count above ``MAX_COUNT`` is junk too: no product has that many ratings, and a
+    larger number (``1e30``, ``9223372036854775808``) would overflow int64.
+    """
     cleaned = text.str.replace(",", "", regex=False).str.strip()
     value = pd.to_numeric(cleaned, errors="coerce")
-    valid = (value >= 0) & (value % 1 == 0)
+    valid = (value >= 0) & (value % 1 == 0) & (value <= MAX_COUNT)
     return value.where(valid, 0).astype(np.int64), ~valid & (cleaned != "")
