@@ -1,5 +1,5 @@
-"""``index.html`` in a real browser: headless Chromium shows every defense and every figure,
-with nothing on the console.
+"""``index.html`` in a real browser: headless Chromium shows every defense, its rank label and
+every figure (the rank-group diagrams among them), with nothing on the console.
 
 The page is served over HTTP from a local thread and opened with Chromium's
 ``--dump-dom``, which prints the DOM after the load event (the page's script
@@ -55,7 +55,10 @@ class _Page(HTMLParser):
         self.body: dict[str, str | None] = {}
         self.figures: dict[str, bool] = {}
         self.defenses: list[str] = []
-        self._in_defense = False
+        self.ranks: list[str] = []
+        self.titles: dict[str, str] = {}
+        self._in: str | None = None
+        self._title: str | None = None
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -63,14 +66,20 @@ class _Page(HTMLParser):
             self.body = attributes
         elif tag == "img" and "data-figure" in attributes:
             self.figures[attributes["src"]] = attributes.get("data-loaded") == "true"
-        self._in_defense = tag == "td" and attributes.get("class") == "defense"
+        css = attributes.get("class")
+        self._in = css if tag == "td" and css in ("defense", "rank") else None
+        self._title = attributes.get("title")
 
     def handle_data(self, data):
-        if self._in_defense:
+        if self._in == "defense":
             self.defenses.append(data)
+            if self._title is not None:
+                self.titles[data] = self._title
+        elif self._in == "rank":
+            self.ranks.append(data)
 
     def handle_endtag(self, tag):
-        self._in_defense = False
+        self._in = None
 
 
 def _open(chromium: str, folder: Path, profile: Path) -> tuple[_Page, list[str]]:
@@ -118,12 +127,31 @@ def test_every_defense_and_figure_is_shown_without_console_errors(chromium, stor
     assert console == []
     assert page.body.get("data-ready") == "true"
     expected = {name for panel in document["panels"] for name in panel["figures"].values()}
-    assert len(expected) == 3 * len(document["panels"])
+    # heatmaps of utility and attack success, convergence, ER@10 and the rank groups
+    assert len(expected) == 5 * len(document["panels"])
     assert set(page.figures) == expected
     assert all(page.figures.values()), page.figures
     for panel in document["panels"]:
+        assert page.figures[panel["figures"]["rank_groups"]] is True
         for entry in panel["ranking"]:
-            assert page.defenses.count(entry["defense"]) >= len(document["panels"])
+            assert page.defenses.count(entry["display"]) >= len(document["panels"])
+    # the rank labels of every ranking, in order, with a shared rank group among them
+    labels = [entry["rank"] for panel in document["panels"] for entry in panel["ranking"]]
+    assert page.ranks == labels and any(label.endswith("=") for label in labels)
+
+
+def test_rank_groups_plugin_names_and_privacy_figure_are_shown(chromium, smoke_folder, tmp_path):
+    out = tmp_path / "board"
+    document = build_leaderboard([smoke_folder.folder], out)
+    page, console = _open(chromium, out, tmp_path / "profile")
+    assert console == []
+    assert page.figures.pop(document["figures"]["privacy_utility"]) is True
+    assert all(page.figures.values()), page.figures
+    (fedavg, _) = document["panels"]
+    assert page.ranks[: len(fedavg["ranking"])] == ["1=", "1=", "3=", "3="]
+    # a plugin is shown by its class, its full spec in the tooltip
+    assert "NormTrim" in page.defenses and smoke_folder.plugin not in page.defenses
+    assert page.titles["NormTrim"] == smoke_folder.plugin
 
 
 def test_a_missing_figure_is_caught(chromium, store_folder, tmp_path):

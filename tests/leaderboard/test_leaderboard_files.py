@@ -43,16 +43,26 @@ def test_ranking_orders_by_robust_score(store_folder, tmp_path):
     for panel in document["panels"]:
         means = [r["robust"]["mean"] for r in panel["ranking"]]
         assert means == sorted(means, reverse=True)
-        assert [r["rank"] for r in panel["ranking"]] == [1, 2, 3]
+        assert [r["position"] for r in panel["ranking"]] == [1, 2, 3]
+        # Each row's label: its own rank only when the paired test against the row above,
+        # which the json carries, is significant after Holm's correction.
+        for above, row in zip(panel["ranking"], panel["ranking"][1:], strict=False):
+            test = row["compared_with_above"]
+            assert test["above"] == above["defense"] and 0 <= test["p_holm"] <= 1
+            assert row["rank"].endswith("=") != test["distinct"]
+        assert all(len(r["cell_keys"]) == r["cells"]["expected"] for r in panel["ranking"])
         chain = next(r for r in panel["ranking"] if r["defense"].endswith("krum"))
         assert chain["cells"]["failed"] == 2  # seed 1's scramble, at both fractions
         assert chain["robust"]["per_seed"]["1"] == 0.0
 
 
+FIGURES = ("heatmap-fedavg-utility.png", "heatmap-fedavg-attack-success.png", "cd-fedavg.png")
+
+
 def test_the_same_store_gives_the_same_files(store_folder, tmp_path):
     build_leaderboard([store_folder.folder], tmp_path / "a")
     build_leaderboard([store_folder.folder], tmp_path / "b")
-    for name in ("leaderboard.json", "LEADERBOARD.md", "index.html", "heatmap-fedavg-utility.png"):
+    for name in ("leaderboard.json", "LEADERBOARD.md", "index.html", *FIGURES):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 

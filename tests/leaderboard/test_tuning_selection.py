@@ -19,12 +19,13 @@ TUNING = Tuning(
     frozenset({10, 11}),
     {A: Variant("norm_clip", (("max_norm", 1.0),)), B: Variant("norm_clip", (("max_norm", 2.0),))},
 )
-# NDCG@10 without attack and under the untargeted attack; the reference (fedavg) has 0.2.
+# NDCG@10 without attack and under the untargeted attack; the reference (fedavg) has 0.2 and
+# popularity 0.15, so utility retained is (NDCG - 0.15) / 0.05.
 # Tuning seeds: A retains 0.9 and 0.6 (worst 0.6), B 1.0 and 0.55 (worst 0.55, better mean).
 # Reported seeds: A's worst case is 0.3, B's 0.8, so a selection that peeked would pick B.
 NDCG = {
-    "tuning": {A: (0.18, 0.12), B: (0.2, 0.11)},
-    "reported": {A: (0.18, 0.06), B: (0.2, 0.16)},
+    "tuning": {A: (0.195, 0.18), B: (0.2, 0.1775)},
+    "reported": {A: (0.195, 0.165), B: (0.2, 0.19)},
 }
 
 
@@ -52,7 +53,7 @@ def test_the_best_worst_case_on_the_tuning_seeds_is_chosen_without_looking_at_th
     ranking = {r.defense: r for r in panel.ranking()}
     assert set(ranking) == {"fedavg", "norm_clip (max_norm=1.0)"}
     chosen = ranking["norm_clip (max_norm=1.0)"]
-    # reported seeds only: retained 0.3, safety 1 - (0.18 - 0.06) / 0.18 = 1/3
+    # reported seeds only: retained 0.3, safety 1 - (0.195 - 0.165) / (0.195 - 0.15) = 1/3
     assert chosen.robust.per_seed == {0: pytest.approx(0.3), 1: pytest.approx(0.3)}
     assert chosen.counts == {"done": 4, "failed": 0, "skipped": 0, "expected": 4}
     assert set(ranking["fedavg"].robust.per_seed) == {0, 1}

@@ -125,7 +125,7 @@ def test_matrix_then_leaderboard_end_to_end(write_matrix, plugin, tmp_path, caps
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     (panel,) = board["panels"]
     ranking = {entry["defense"].rpartition(":")[2]: entry for entry in panel["ranking"]}
-    assert ranking["Raises"]["rank"] == 3 and ranking["Raises"]["robust"]["mean"] == 0.0
+    assert ranking["Raises"]["position"] == 3 and ranking["Raises"]["robust"]["mean"] == 0.0
 
     # Attack success of the untargeted attack, recomputed from the exported cells.
     ndcg = {

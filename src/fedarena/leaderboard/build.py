@@ -3,7 +3,9 @@
 ``build_leaderboard([results/standard], leaderboard/)`` writes, into the
 output folder: ``leaderboard.json`` (the document every other file is made
 from), ``LEADERBOARD.md``, ``index.html``, ``leaderboard.csv`` (the rankings),
-``cells.csv`` (every cell) and per panel two heatmaps and a convergence figure.
+``cells.csv`` (every cell), per panel the heatmaps of utility retained and attack
+success, the convergence (and ER@10) bands and the rank-group diagram
+``cd-<panel>.png``, and ``privacy-utility.png`` when a DP defense ran.
 Sources are matrix folders, cell exports and leaderboard entries
 (``fedarena submit``); several are merged, a cell present in more than one
 counting once (the most recently finished record), and each entry's manifest
@@ -32,6 +34,14 @@ from fedarena.matrix.export import cells_csv, read_cells
 from fedarena.matrix.file import Tuning, parse_matrix
 from fedarena.matrix.store import STORE_NAME, CellRecord, ResultStore
 
+# What draws each of a panel's figures (``document.figure_names``).
+PANEL_FIGURES = {
+    "utility": figures.utility_heatmap,
+    "success": figures.success_heatmap,
+    "convergence": figures.convergence,
+    "er": figures.er_curves,
+    "rank_groups": figures.rank_groups,
+}
 RUNS_START, RUNS_END = "<!-- matrix-runs:start -->", "<!-- matrix-runs:end -->"
 
 
@@ -121,10 +131,12 @@ def build_leaderboard(
     try:
         out.mkdir(parents=True, exist_ok=True)
         for panel in document["panels"]:
-            names = panel["figures"]
-            figures.heatmap(panel, "utility_retained", "Utility retained", out / names["utility"])
-            figures.heatmap(panel, "attack_success", "Attack success", out / names["success"])
-            figures.convergence(panel, out / names["convergence"])
+            for name, file in panel["figures"].items():
+                PANEL_FIGURES[name](panel, out / file)
+        if document["figures"]:
+            figures.privacy_utility(
+                document["privacy_utility"], out / document["figures"]["privacy_utility"]
+            )
         write_text_atomic(out / "leaderboard.json", json.dumps(document, indent=1) + "\n")
         write_text_atomic(out / "LEADERBOARD.md", render_markdown(document))
         write_text_atomic(out / "index.html", render_html(document))

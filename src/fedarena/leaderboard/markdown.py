@@ -6,13 +6,67 @@ import csv
 import io
 from typing import Any
 
+from fedarena.leaderboard.document import DETECTION, PRIVACY, display_name
+
 RANKING_COLUMNS = (
     "rank",
     "defense",
     "robust score",
     "worst utility retained",
     "worst 1 - attack success",
+    "p (Holm) vs row above",
     "cells done/failed/skipped of expected",
+)
+METRIC_COLUMNS = (
+    "defense",
+    "epsilon per shopper",
+    "epsilon per example",
+    "delta",
+    "detection precision",
+    "detection recall",
+    "detection AUC",
+)
+GOAL_SCALES = {"targeted": "ER@10", "untargeted": "share destroyed"}
+READING = (
+    ("Summary across panels", "each defense's rank label and robust score in every panel."),
+    (
+        "Privacy and utility (when a DP defense ran)",
+        "epsilon per shopper (log scale) against utility retained without attack, per DP "
+        "defense and panel.",
+    ),
+    (
+        "Utility retained / attack success tables",
+        "per malicious fraction, defense x attack, the mean over seeds [95% bootstrap "
+        "interval]; attack success is ER@10 for targeted attacks and the share of the utility "
+        "above popularity destroyed for untargeted ones (an attack whose success no cell "
+        "defines is left out).",
+    ),
+    (
+        "Ranking",
+        "defenses by robust score (worst cell over attacks and fractions, mean over seeds); "
+        "`2=` shares a rank group with the row above, p (Holm) is the paired test against it, "
+        "and the last column finds the row's cells in `cells.csv`.",
+    ),
+    (
+        "Rank groups (cd-*.png)",
+        "each defense at its robust score with its interval; a thick bar joins the defenses of "
+        "one rank group.",
+    ),
+    (
+        "Privacy and detection",
+        "per defense, the epsilons spent (largest over shoppers) and how well its flags and "
+        "suspicion scores found the malicious clients, means over its cells (n/a: undefined).",
+    ),
+    (
+        "Heatmaps",
+        "the tables' means and intervals, attack x defense; targeted and untargeted success "
+        "each on its own labelled scale.",
+    ),
+    (
+        "Convergence",
+        "NDCG@10 (and ER@10 under targeted attacks) per evaluated round, the mean over seeds "
+        "and the band from the lowest to the highest seed; one colour per defense throughout.",
+    ),
 )
 RUN_COLUMNS = ("matrix", "grids", "cells", "ran", "workers", "cores", "wall time", "status")
 COST_COLUMNS = ("defense", "cells run", "mean wall time", "max", "total (one core)")
@@ -37,6 +91,25 @@ def estimate_text(estimate: dict[str, Any]) -> str:
     return f"{estimate['mean']:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def number_text(value: float | None) -> str:
+    """``0.812``, ``1.2e+03`` or ``n/a``."""
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def comparison_text(entry: dict[str, Any]) -> str:
+    """``0.031 (18 cells)``: the Holm-adjusted p-value against the row above, ``-`` for the
+    first row."""
+    test = entry["compared_with_above"]
+    if test is None:
+        return "-"
+    return f"{number_text(test['p_holm'])} ({test['n_cells']} cells)"
+
+
+def cells_pointer(entry: dict[str, Any]) -> str:
+    """Where a ranking row's cells are: ``strategy=fedavg, defense=krum`` in ``cells.csv``."""
+    return ", ".join(f"{k}={v}" for k, v in entry["cells_filter"].items())
+
+
 def ranking_rows(panel: dict[str, Any]) -> list[list[str]]:
     rows = []
     for entry in panel["ranking"]:
@@ -44,14 +117,89 @@ def ranking_rows(panel: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 str(entry["rank"]),
-                entry["defense"],
+                entry["display"],
                 estimate_text(entry["robust"]),
                 estimate_text(entry["worst_utility_retained"]),
                 estimate_text(entry["worst_safety"]),
+                comparison_text(entry),
                 f"{cells['done']}/{cells['failed']}/{cells['skipped']} of {cells['expected']}",
             ]
         )
     return rows
+
+
+def square_text(square: dict[str, Any]) -> str:
+    """A table square: its estimate, ``(failed)`` after it if a seed failed, or its status."""
+    if square["mean"] is None:
+        return {"skipped": "skipped", "missing": "-", "failed": "failed"}.get(
+            square["status"], "n/a"
+        )
+    return estimate_text(square) + (" (failed)" if square["status"] == "failed" else "")
+
+
+def panel_tables(panel: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per malicious fraction, the utility retained and attack success tables: caption,
+    columns (attacks, success ones with their scale) and one row per defense."""
+    names = panel["display_names"]
+    found = []
+    for table in panel["tables"]:
+        fraction = f"{table['malicious_fraction']:g}"
+        success = table["attack_success"]
+        blocks = [
+            ("Utility retained", table["utility_retained"], [names[a] for a in panel["attacks"]]),
+            (
+                "Attack success",
+                success,
+                [
+                    f"{names[a]} ({GOAL_SCALES[g]})"
+                    for a, g in zip(success["attacks"], success["goals"], strict=True)
+                ],
+            ),
+        ]
+        for title, block, columns in blocks:
+            if block["attacks"]:
+                rows = [
+                    [names[d], *(square_text(s) for s in squares)]
+                    for d, squares in zip(table["defenses"], block["cells"], strict=True)
+                ]
+                caption = (
+                    f"{title} at malicious fraction {fraction}, mean over seeds [95% interval]"
+                )
+                found.append((caption, ["defense", *columns], rows))
+    return found
+
+
+def metric_rows(panel: dict[str, Any]) -> list[list[str]]:
+    """Per ranking row: privacy spent and detection, means over its cells."""
+    return [
+        [
+            entry["display"],
+            *(number_text(entry["privacy"][m]["mean"]) for m in PRIVACY),
+            *(number_text(entry["detection"][m]["mean"]) for m in DETECTION),
+        ]
+        for entry in panel["ranking"]
+    ]
+
+
+def summary_table(document: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns (defense, then one per panel) and rows of ``rank score`` per panel."""
+    summary = document["summary"]
+    columns = ["defense", *(p["label"] for p in summary["panels"])]
+    rows = []
+    for row in summary["rows"]:
+        found = [row["panels"].get(p["slug"]) for p in summary["panels"]]
+        rows.append(
+            [
+                row["display"],
+                *("-" if f is None else f"{f['rank']} ({number_text(f['robust'])})" for f in found),
+            ]
+        )
+    return columns, rows
+
+
+def full_names(panel: dict[str, Any]) -> list[tuple[str, str]]:
+    """The components shown by a shorter name, with their full spec."""
+    return [(shown, text) for text, shown in panel["display_names"].items() if shown != text]
 
 
 def _duration(seconds: float | None) -> str:
@@ -84,7 +232,7 @@ def run_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
 def cost_rows(costs: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
-            c["defense"],
+            display_name(c["defense"]),
             str(c["cells"]),
             _duration(c["mean_wall_s"]),
             _duration(c["max_wall_s"]),
@@ -137,7 +285,8 @@ def problem_rows(document: dict[str, Any]) -> list[list[str]]:
     groups: dict[tuple[str, str, str, str], int] = {}
     for cell in document["cells"]:
         if cell["status"] != "done":
-            key = (cell["status"], cell["defense"], cell["attack"], cell["reason"] or "")
+            shown = (display_name(cell["defense"]), display_name(cell["attack"]))
+            key = (cell["status"], *shown, cell["reason"] or "")
             groups[key] = groups.get(key, 0) + 1
     return [[*key[:3], str(n), key[3]] for key, n in sorted(groups.items())]
 
@@ -150,6 +299,66 @@ def tuning_text(panel: dict[str, Any]) -> str:
     return f" Settings of tuned defenses chosen on seeds {seeds} (not reported)."
 
 
+def _figure(name: str, caption: str) -> list[str]:
+    return ["", f"![{caption}]({name})"]
+
+
+def panel_markdown(panel: dict[str, Any]) -> list[str]:
+    """A panel's section: settings, the tables, the ranking and its rank groups, privacy and
+    detection, baselines, then the figures."""
+    figures, label = panel["figures"], panel["label"]
+    fixed = ", ".join(f"{k}={v}" for k, v in panel["fixed"].items())
+    names = panel["display_names"]
+    parts = [
+        "",
+        f"## {label}",
+        "",
+        f"Settings: {fixed}. Attacks: {', '.join(names[a] for a in panel['attacks'])}. "
+        f"Malicious fractions: {', '.join(f'{f:g}' for f in panel['malicious_fractions'])}. "
+        f"Seeds: {', '.join(map(str, panel['seeds']))}." + tuning_text(panel),
+    ]
+    for caption, columns, rows in panel_tables(panel):
+        parts += ["", f"{caption}:", "", table(columns, rows)]
+    ranking = [
+        [*row, cells_pointer(entry)]
+        for row, entry in zip(ranking_rows(panel), panel["ranking"], strict=True)
+    ]
+    parts += [
+        "",
+        "Ranking (`=`: not distinguishable from the row above after Holm's correction):",
+        "",
+        table([*RANKING_COLUMNS, "cells: cells.csv rows with"], ranking),
+    ]
+    shortened = full_names(panel)
+    if shortened:
+        listed = "; ".join(f"{shown} = `{text}`" for shown, text in shortened)
+        parts += ["", f"Full specs: {listed}."]
+    if "rank_groups" in figures:
+        parts += _figure(figures["rank_groups"], f"rank groups, {label}")
+    parts += [
+        "",
+        "Privacy spent (all cells) and detection (attacked cells), means over cells:",
+        "",
+        table(METRIC_COLUMNS, metric_rows(panel)),
+    ]
+    for fraction, baselines in panel["baselines"].items():
+        if baselines:
+            listed = ", ".join(f"{name} {value:.4f}" for name, value in baselines.items())
+            parts += ["", f"Baselines at malicious fraction {fraction} (NDCG@10): {listed}."]
+    for key, caption in FIGURE_CAPTIONS.items():
+        if key in figures:
+            parts += _figure(figures[key], f"{caption}, {label}")
+    return parts
+
+
+FIGURE_CAPTIONS = {
+    "utility": "utility retained",
+    "success": "attack success",
+    "convergence": "convergence",
+    "er": "ER@10 per round under targeted attacks",
+}
+
+
 def render_markdown(document: dict[str, Any]) -> str:
     counts = document["counts"]
     parts = [
@@ -158,37 +367,25 @@ def render_markdown(document: dict[str, Any]) -> str:
         f"Generated by {document['generated_by']} from {', '.join(document['sources'])}: "
         f"{counts['done']} cells done, {counts['failed']} failed, {counts['skipped']} skipped "
         f"(results of fedarena {', '.join(document['versions']) or '-'}). "
-        "The same content is in `leaderboard.json`, `index.html` and `leaderboard.csv`.",
+        "The same content is in `leaderboard.json`, `index.html` and `leaderboard.csv`; "
+        "every cell is a row of `cells.csv`.",
         "",
-        "## Method",
+        "## Reading the board",
         "",
-        document["method"],
+        *(f"- **{what}**: {line}" for what, line in READING),
+        "",
+        "## Summary across panels",
+        "",
+        "Rank label (robust score) of each defense in each panel:",
+        "",
+        table(*summary_table(document)),
     ]
+    if document["figures"]:
+        parts += ["", "## Privacy and utility"]
+        parts += _figure(document["figures"]["privacy_utility"], "privacy and utility")
+    parts += ["", "## Method", "", document["method"]]
     for panel in document["panels"]:
-        figures = panel["figures"]
-        fixed = ", ".join(f"{k}={v}" for k, v in panel["fixed"].items())
-        parts += [
-            "",
-            f"## {panel['label']}",
-            "",
-            f"Settings: {fixed}. Attacks: {', '.join(panel['attacks'])}. Malicious fractions: "
-            f"{', '.join(f'{f:g}' for f in panel['malicious_fractions'])}. "
-            f"Seeds: {', '.join(map(str, panel['seeds']))}." + tuning_text(panel),
-            "",
-            table(RANKING_COLUMNS, ranking_rows(panel)),
-        ]
-        for fraction, baselines in panel["baselines"].items():
-            if baselines:
-                listed = ", ".join(f"{name} {value:.4f}" for name, value in baselines.items())
-                parts += ["", f"Baselines at malicious fraction {fraction} (NDCG@10): {listed}."]
-        parts += [
-            "",
-            f"![utility retained, {panel['label']}]({figures['utility']})",
-            "",
-            f"![attack success, {panel['label']}]({figures['success']})",
-            "",
-            f"![convergence, {panel['label']}]({figures['convergence']})",
-        ]
+        parts += panel_markdown(panel)
     problems = problem_rows(document)
     if problems:
         parts += [
@@ -216,7 +413,7 @@ def render_csv(document: dict[str, Any]) -> str:
     header = ["panel", "rank", "defense"]
     for score in scores:
         header += [score, f"{score}_ci_low", f"{score}_ci_high", f"{score}_seeds"]
-    writer.writerow([*header, "done", "failed", "skipped", "expected"])
+    writer.writerow([*header, "done", "failed", "skipped", "expected", "p_holm_vs_above"])
     for panel in document["panels"]:
         for entry in panel["ranking"]:
             row = [panel["label"], entry["rank"], entry["defense"]]
@@ -225,6 +422,8 @@ def render_csv(document: dict[str, Any]) -> str:
                 low, high = estimate["ci95"] or ("", "")
                 mean = "" if estimate["mean"] is None else estimate["mean"]
                 row += [mean, low, high, estimate["n_seeds"]]
-            cells = entry["cells"]
-            writer.writerow([*row, *(cells[k] for k in ("done", "failed", "skipped", "expected"))])
+            cells, test = entry["cells"], entry["compared_with_above"] or {}
+            counts = [cells[k] for k in ("done", "failed", "skipped", "expected")]
+            p_holm = test.get("p_holm")
+            writer.writerow([*row, *counts, "" if p_holm is None else p_holm])
     return buffer.getvalue()

@@ -2,8 +2,10 @@
 
 A panel holds the cells that share every spec field but attack, defense,
 malicious fraction and seed (one panel per strategy in the shipped matrices).
-It ranks its defenses and gives the heatmaps' values and the convergence
-curves, averaged over seeds.
+It ranks its defenses and gives what the tables and figures show: each
+square's values per seed, the convergence bands over seeds, the final privacy
+and detection values of a defense's cells, and the family that gives a
+defense one colour in every panel.
 
 With a matrix's ``Tuning`` (``fedarena.matrix.file``), a tuned defense is
 reported at one setting per panel (``select_settings``, ``TUNING_METHOD``),
@@ -174,43 +176,84 @@ class Panel:
             and s.spec["defense"] == defense
         ]
 
+    def family(self, defense: str) -> str:
+        """What names ``defense`` in every panel: a tuned defense's tuned name (its setting may
+        differ between panels), else its text."""
+        choice = self.selection.choices.get(defense) if self.selection else None
+        return defense if choice is None else choice.tuned
+
+    def row_names(self) -> dict[str, str]:
+        """The ranking row of each defense text (a tuned defense's row names its setting)."""
+        return {d: self._row_name(d) for d in self.defenses}
+
+    def goal(self, attack: str) -> str | None:
+        """``targeted``, ``untargeted`` or ``none``, as ``attack``'s results say (``None``
+        when none of its cells has a result)."""
+        goals = (s.goal for s in self.reported if s.spec["attack"] == attack)
+        return next((g for g in goals if g is not None), None)
+
+    def per_seed(self, fraction: float, attack: str, defense: str, value: str) -> dict[int, float]:
+        """``retained`` or ``success`` of one square's cells, by seed, where defined."""
+        return {
+            s.spec["seed"]: v
+            for s in self._cells(fraction, attack, defense)
+            if (v := getattr(s, value)) is not None
+        }
+
     def heatmap(self, fraction: float, value: str) -> np.ndarray:
         """Mean over seeds of ``retained`` or ``success``; rows attacks, columns defenses."""
         grid = np.full((len(self.attacks), len(self.defenses)), np.nan)
         for i, attack in enumerate(self.attacks):
             for j, defense in enumerate(self.defenses):
-                values = [
-                    getattr(s, value)
-                    for s in self._cells(fraction, attack, defense)
-                    if getattr(s, value) is not None
-                ]
+                values = list(self.per_seed(fraction, attack, defense, value).values())
                 if values:
                     grid[i, j] = float(np.mean(values))
         return grid
 
+    def status(self, fraction: float, attack: str, defense: str) -> str:
+        """``failed`` (any seed), else ``done``, ``skipped`` or ``missing``."""
+        found = {s.status for s in self._cells(fraction, attack, defense)}
+        return next((s for s in ("failed", "done", "skipped") if s in found), "missing")
+
     def statuses(self, fraction: float) -> list[list[str]]:
         """Per heatmap square: ``failed`` (any seed), else ``done``, ``skipped`` or ``missing``."""
-        grid = []
-        for attack in self.attacks:
-            row = []
-            for defense in self.defenses:
-                found = {s.status for s in self._cells(fraction, attack, defense)}
-                status = next((s for s in ("failed", "done", "skipped") if s in found), "missing")
-                row.append(status)
-            grid.append(row)
-        return grid
+        return [[self.status(fraction, a, d) for d in self.defenses] for a in self.attacks]
 
-    def curve(self, fraction: float, attack: str, defense: str) -> tuple[list[int], list[float]]:
-        """Rounds (1-based) where the utility was evaluated and its mean over seeds."""
+    def final_values(self, defense: str, metric: str, attacked: bool = False) -> list[float]:
+        """``metric`` of the final results of ``defense``'s done cells (only the attacked ones
+        if ``attacked``), where the result defines it."""
+        return [
+            float(v)
+            for s in self.reported
+            if s.spec["defense"] == defense and s.record.result is not None
+            if s.attacked or not attacked
+            if isinstance(v := s.record.result["final"].get(metric), int | float) and np.isfinite(v)
+        ]
+
+    def band(
+        self, fraction: float, attack: str, defense: str, metric: str = UTILITY
+    ) -> dict[str, list[Any]]:
+        """Rounds (1-based) where ``metric`` was evaluated, and its mean, min and max over
+        seeds there."""
         by_round: dict[int, list[float]] = {}
         for s in self._cells(fraction, attack, defense):
             if s.record.result is None:
                 continue
             for r in s.record.result["rounds"]:
-                if r.get(UTILITY) is not None:
-                    by_round.setdefault(r["round"] + 1, []).append(r[UTILITY])
+                if r.get(metric) is not None:
+                    by_round.setdefault(r["round"] + 1, []).append(r[metric])
         rounds = sorted(by_round)
-        return rounds, [float(np.mean(by_round[r])) for r in rounds]
+        return {
+            "rounds": rounds,
+            "mean": [float(np.mean(by_round[r])) for r in rounds],
+            "min": [float(np.min(by_round[r])) for r in rounds],
+            "max": [float(np.max(by_round[r])) for r in rounds],
+        }
+
+    def curve(self, fraction: float, attack: str, defense: str) -> tuple[list[int], list[float]]:
+        """Rounds (1-based) where the utility was evaluated and its mean over seeds."""
+        band = self.band(fraction, attack, defense)
+        return band["rounds"], band["mean"]
 
     def baselines(self, fraction: float) -> dict[str, float]:
         """Mean over seeds of each baseline's utility, from the reference cells that hold one."""
@@ -231,6 +274,17 @@ def _slug(text: str, taken: set[str]) -> str:
     return slug
 
 
+def varying_fields(settings: Sequence[dict[str, Any]]) -> list[str]:
+    """The fields of the first panel's settings whose value differs between panels.
+
+    >>> varying_fields([{"strategy": "fedavg", "rounds": 5}, {"strategy": "fedprox", "rounds": 5}])
+    ['strategy']
+    """
+    return [
+        k for k in next(iter(settings), {}) if len({json.dumps(f.get(k)) for f in settings}) > 1
+    ]
+
+
 def build_panels(scores: list[CellScore], tuning: Tuning | None = None) -> list[Panel]:
     """Group by panel; label each by the fields that differ between panels (else strategy);
     with a ``tuning``, choose each panel's settings of its tuned defenses."""
@@ -238,11 +292,7 @@ def build_panels(scores: list[CellScore], tuning: Tuning | None = None) -> list[
     for s in scores:
         groups.setdefault(json.dumps(panel_fields(s.spec), sort_keys=True), []).append(s)
     fixed = {key: json.loads(key) for key in groups}
-    varying = [
-        k
-        for k in next(iter(fixed.values()), {})
-        if len({json.dumps(f.get(k)) for f in fixed.values()}) > 1
-    ]
+    varying = varying_fields(list(fixed.values()))
     panels, taken = [], set()
     for key in sorted(groups, key=lambda k: [str(fixed[k][v]) for v in varying]):
         settings = fixed[key]

@@ -54,12 +54,15 @@ def detection(history: list[RoundRecord], attacked: bool) -> dict[str, float | N
 
 
 def reference_points(world: World, federation: Federation) -> dict[str, dict[str, float]]:
-    """The popularity, local-only and centralised baselines of ``run_scenario``."""
-    if not world.scenario.baselines:
-        return {}
+    """The baselines of ``run_scenario``: popularity always (it costs a count, and the
+    leaderboard's utility scale starts at it), local-only and centralised when the scenario
+    asks for ``baselines``."""
     seed, benign = world.scenario.seed, world.benign
+    popular = {"popularity": baselines.popularity(world.population, benign, seed)}
+    if not world.scenario.baselines:
+        return popular
     return {
-        "popularity": baselines.popularity(world.population, benign, seed),
+        **popular,
         "local": baselines.local_only(
             world.tower,
             world.layout,

@@ -41,6 +41,32 @@ def engine_names() -> tuple[str, ...]:
     return (*IN_PROCESS_ENGINES, *(n for n in installed if n not in IN_PROCESS_ENGINES))
 
 
+# The range of every numeric field, inclusive: what a run can compute in bounded memory and
+# time (and a seed the result store's int64 column holds). ``fedarena run --help`` shows them.
+RANGES: dict[str, tuple[float, float]] = {
+    "seed": (0, 2**63 - 1),
+    "rounds": (1, 100_000),
+    "clients_per_round": (1, 1_000_000),
+    "shoppers": (1, 1_000_000),
+    "alpha": (1e-6, 1e6),
+    "items": (1, 200_000),
+    "dim": (1, 1024),
+    "local_epochs": (1, 100),
+    "batch_size": (1, 65_536),
+    "local_lr": (1e-8, 100.0),
+    "negatives_per_positive": (0, 100),
+    "eval_every": (1, 100_000),
+}
+
+
+def range_text(name: str) -> str:
+    """`` [low, high]`` for a field with a range, else ``""`` (for help texts)."""
+    if name not in RANGES:
+        return ""
+    low, high = RANGES[name]
+    return f" [{low:g}, {high:g}]" if isinstance(low, float) else f" [{low}, {high}]"
+
+
 def _help(text: str, **more: Any) -> dict[str, Any]:
     """A field's metadata: its one-line help and, where it has them, its ``choices``."""
     return {"help": text, **more}
@@ -94,9 +120,9 @@ class Scenario:
     assumed_f: str | int = field(
         default="bound",
         metadata=_help(
-            "the f a defense is told: bound (smallest f with P(more malicious in a round) <= 0.01), "
-            "expected (round(fraction x clients_per_round)), oracle (the round's true count) "
-            "or an integer"
+            "the f a defense is told: bound (smallest f with P(more malicious in a round) "
+            "<= 0.01), expected (round(fraction x clients_per_round)), oracle (the round's "
+            "true count) or an integer"
         ),
     )
     defense: DefenseSpec = field(
@@ -124,7 +150,8 @@ class Scenario:
         default=1, metadata=_help("evaluate every N rounds (and after the last)")
     )
     baselines: bool = field(
-        default=True, metadata=_help("also compute the popularity, local and centralised baselines")
+        default=True,
+        metadata=_help("also compute the local and centralised baselines (popularity: always)"),
     )
 
     def __post_init__(self) -> None:
@@ -141,12 +168,10 @@ class Scenario:
                 raise SpecError(f"{f.name} must be of type {f.type}, got {value!r}")
             if kind == "float":  # one spelling of each value: 0 and 0.0 are the same cell
                 object.__setattr__(self, f.name, float(value))
-        positive = ("rounds", "clients_per_round", "shoppers", "items", "dim", "eval_every")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise SpecError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not self.alpha > 0:
-            raise SpecError(f"alpha must be > 0, got {self.alpha}")
+        for name in RANGES:
+            value = getattr(self, name)
+            if not RANGES[name][0] <= value <= RANGES[name][1]:
+                raise SpecError(f"{name} must be in{range_text(name)}, got {value}")
         if self.clients_per_round > self.shoppers:
             raise SpecError(
                 f"clients_per_round ({self.clients_per_round}) exceeds shoppers ({self.shoppers})"
