@@ -51,9 +51,18 @@ def test_sequential_engine_gives_the_same_metrics(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--rounds", "0"], "rounds must be > 0"),
-        (["--clients-per-round", "-1"], "clients_per_round must be > 0"),
-        (["--alpha", "0"], "alpha must be > 0"),
+        (["--rounds", "0"], "rounds must be in [1, 100000], got 0"),
+        (["--clients-per-round", "-1"], "clients_per_round must be in [1, 1000000]"),
+        (["--alpha", "0"], "alpha must be in [1e-06, 1e+06]"),
+        # the hardening campaign's out-of-range numbers, tracebacks before
+        (["--seed", "-1"], "seed must be in [0, 9223372036854775807], got -1"),
+        (["--seed", "99999999999999999999"], "seed must be in [0, 9223372036854775807]"),
+        (["--dim", "9223372036854775807"], "dim must be in [1, 1024]"),
+        (["--items", "9223372036854775807"], "items must be in [1, 200000]"),
+        (["--local-lr", "1e308"], "local_lr must be in [1e-08, 100]"),
+        (["--local-lr", "nan"], "local_lr must be in [1e-08, 100], got nan"),
+        (["--batch-size", "2147483648"], "batch_size must be in [1, 65536]"),
+        (["--negatives-per-positive", "2147483648"], "negatives_per_positive must be in"),
         (["--clients-per-round", "70"], "exceeds shoppers"),
         (["--catalog", "/no/such/path"], "/no/such/path"),
         (["--malicious-fraction", "0.5"], "malicious_fraction must be in"),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fedarena.cli.common import add_monitoring_flags, check_writable, start_watch
 from fedarena.errors import FedarenaError
 from fedarena.registry import parse_option
-from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
+from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario, range_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,7 +54,11 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
             )
             continue
         parser.add_argument(
-            flag, type=_TYPES[str(f.type)], default=default, choices=choices, help=meta["help"]
+            flag,
+            type=_TYPES[str(f.type)],
+            default=default,
+            choices=choices,
+            help=meta["help"] + range_text(f.name),
         )
 
 
