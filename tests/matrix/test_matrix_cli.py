@@ -125,26 +125,40 @@ def test_matrix_then_leaderboard_end_to_end(write_matrix, plugin, tmp_path, caps
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     (panel,) = board["panels"]
     ranking = {entry["defense"].rpartition(":")[2]: entry for entry in panel["ranking"]}
-    assert ranking["Raises"]["position"] == 3 and ranking["Raises"]["robust"]["mean"] == 0.0
+    assert ranking["Raises"]["robust"]["mean"] == 0.0
+    scored = [e["robust"]["mean"] for e in panel["ranking"] if e["robust"]["mean"] is not None]
+    assert scored == sorted(scored, reverse=True)
 
-    # Attack success of the untargeted attack, recomputed from the exported cells.
-    ndcg = {
-        (r["attack"].rpartition(":")[2], r["defense"].rpartition(":")[2], r["seed"]): r["ndcg@10"]
-        for r in rows
-        if r["status"] == "done"
+    # Utility retained and attack success of the untargeted attack, recomputed from the store:
+    # means over the last 5 evaluated rounds, measured above the popularity baseline.
+    def last5(record):
+        values = [r["ndcg@10"] for r in record.result["rounds"] if r.get("ndcg@10") is not None]
+        return sum(values[-5:]) / len(values[-5:])
+
+    done = {
+        (r.spec["attack"].rpartition(":")[2], r.spec["defense"].rpartition(":")[2], r.seed): r
+        for r in records
+        if r.status == "done"
     }
     cells = {
-        (c["attack"].rpartition(":")[2], c["defense"].rpartition(":")[2], str(c["seed"])): c
+        (c["attack"].rpartition(":")[2], c["defense"].rpartition(":")[2], c["seed"]): c
         for c in board["cells"]
     }
-    for seed in ("0", "1"):
-        clean, attacked = float(ndcg["none", "Mean", seed]), float(ndcg["Scramble", "Mean", seed])
-        expected = min(max((clean - attacked) / clean, 0.0), 1.0)
-        assert cells["Scramble", "Mean", seed]["attack_success"] == pytest.approx(expected)
-        reference = float(ndcg["none", "fedavg", seed])
-        assert cells["Scramble", "Mean", seed]["utility_retained"] == pytest.approx(
-            attacked / reference
-        )
+    for seed in (0, 1):
+        reference = done["none", "fedavg", seed]
+        floor = reference.result["baselines"]["popularity"]["ndcg@10"]
+        clean, attacked = last5(done["none", "Mean", seed]), last5(done["Scramble", "Mean", seed])
+        cell = cells["Scramble", "Mean", seed]
+        if clean > floor:
+            kept = min(max((attacked - floor) / (clean - floor), 0.0), 1.0)
+            assert cell["attack_success"] == pytest.approx(1.0 - kept)
+        else:
+            assert cell["attack_success"] is None
+        if last5(reference) > floor:
+            expected = (attacked - floor) / (last5(reference) - floor)
+            assert cell["utility_retained"] == pytest.approx(min(max(expected, 0.0), 1.0))
+        else:
+            assert cell["utility_retained"] is None
     for name in ("LEADERBOARD.md", "index.html", "leaderboard.csv", "cells.csv"):
         assert (tmp_path / "board" / name).stat().st_size > 0
     for figure in panel["figures"].values():

@@ -60,7 +60,7 @@ def test_grids_are_a_union_without_duplicates(write_matrix):
         ("alpha = [0.3, true]\n", r"alpha must be a number, got True"),
         ("seed = []\n", r"seed is an empty list, so the matrix has no cells"),
         ("seed = [1, 1]\n", r"seed lists 1 more than once"),
-        ("eval_every = 0\n", r"grid 'm': eval_every must be > 0, got 0"),
+        ("eval_every = 0\n", r"grid 'm': eval_every must be in \[1, 100000\], got 0"),
         ('defense = "krum(3)"\n', r"m\.toml:8: defense: 'krum\(3\)': options must be named"),
         ('[[grid]]\nattack = "none"\n', r"\[\[grid\]\] number 1 needs a name"),
         ("description = 3\n", r"description must be a string"),
@@ -113,11 +113,11 @@ def test_shipped_files_expand_to_the_documented_cells():
     root = Path(__file__).parents[2] / "scenarios"
     standard = load_matrix(root / "standard.toml")
     card = standard.cells(["card"])
-    # 4 attacks x 5 defenses x 3 strategies x 2 fractions x 3 seeds, references included
-    assert len(card) == 360
+    # 4 attacks x 5 defenses x 3 strategies x 2 fractions x 5 seeds, references included
+    assert len(card) == 600
     assert {c.scenario.rounds for c in card} == {30}
     assert {c.scenario.clients_per_round for c in card} == {50}
-    assert sum(c.scenario.baselines for c in card) == 3 * 2 * 3
+    assert sum(c.scenario.baselines for c in card) == 3 * 2 * 5
     smoke = load_matrix(root / "smoke.toml").cells()
     assert len(smoke) == 4 * 4 * 3 * 3 + 4 * 3  # robust grid + DP-SGD under fedavg
 
