@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedarena.data import protocol
+from fedarena.data import negatives
 from fedarena.data.interactions import InteractionLog, load_interactions
 from fedarena.data.noniid import js_divergence
 from fedarena.data.protocol import leave_one_out, noniid_stats, sample_negatives
@@ -304,7 +304,7 @@ def test_negatives_are_deterministic_and_independent_of_the_block_size(monkeypat
     first = sample_negatives(log, np.random.default_rng(7))
     assert (sample_negatives(log, np.random.default_rng(7)) == first).all()
     assert not (sample_negatives(log, np.random.default_rng(8)) == first).all()
-    monkeypatch.setattr(protocol, "_BLOCK", 200)  # one user per block
+    monkeypatch.setattr(negatives, "BLOCK", 200)  # one user per block
     assert (sample_negatives(log, np.random.default_rng(7)) == first).all()
 
 

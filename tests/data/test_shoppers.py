@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedarena.data import shoppers
+from fedarena.data import negatives
 from fedarena.data.builtin import generate_catalog
 from fedarena.data.noniid import js_divergence, noniid_stats
 from fedarena.data.personas import PERSONA_NAMES, PERSONAS
@@ -77,7 +77,7 @@ def test_negatives_are_deterministic_in_the_seed_and_blind_to_the_block_size(cat
     first = simulate_population(catalog, PopulationConfig(n_shoppers=30), seed=5).test_items
     again = simulate_population(catalog, PopulationConfig(n_shoppers=30), seed=5).test_items
     assert np.array_equal(first, again)
-    monkeypatch.setattr(shoppers, "_BLOCK", len(catalog))  # one case per block
+    monkeypatch.setattr(negatives, "BLOCK", len(catalog))  # one case per block
     blocked = simulate_population(catalog, PopulationConfig(n_shoppers=30), seed=5).test_items
     assert np.array_equal(first, blocked)
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedarena.data.interactions import InteractionLog
+from fedarena.data.negatives import untouched_items
 from fedarena.data.noniid import noniid_summary
 from fedarena.errors import DataError
 
 N_NEGATIVES = 99
-# Random keys drawn per block of users when sampling negatives (8 bytes each).
-_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,18 +109,7 @@ def sample_negatives(
             f"user {_shown(log.user_ids[at])} interacted with {log.n_items - room[at]} of "
             f"{log.n_items} items, leaving {room[at]}; {n_negatives} negatives need that many"
         )
-    out = np.empty((log.n_users, n_negatives), dtype=np.int64)
-    if n_negatives == 0:
-        return out
-    step = max(1, _BLOCK // log.n_items)
-    for start in range(0, log.n_users, step):
-        stop = min(start + step, log.n_users)
-        keys = rng.random((stop - start, log.n_items))
-        rows = slice(ptr[start], ptr[stop])
-        keys[log.user[rows] - start, log.item[rows]] = np.inf
-        chosen = np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]
-        out[start:stop] = np.sort(chosen, axis=1)
-    return out
+    return untouched_items(np.arange(log.n_users), ptr, log.item, log.n_items, n_negatives, rng)
 
 
 def noniid_stats(log: InteractionLog, split: LeaveOneOut) -> dict[str, float]:

@@ -34,12 +34,10 @@ import numpy as np
 
 from fedarena.data.catalog import Catalog
 from fedarena.data.features import item_features
+from fedarena.data.negatives import untouched_items
 from fedarena.data.personas import PERSONAS, utility_matrix
 from fedarena.errors import FedarenaError
 from fedarena.seeds import Stream, stream
-
-# Uniform keys drawn per block of test cases when sampling negatives (8 bytes each).
-_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -155,20 +153,7 @@ def _sample_negatives(
             f"{n_items - n_touched[s]}; each held-out purchase is ranked among {k} "
             "never-interacted items, so use a larger catalog or fewer n_eval_negatives"
         )
-    out = np.empty((len(case_shopper), k), dtype=np.int64)
-    if k == 0:
-        return out
-    step = max(1, _BLOCK // n_items)
-    for start in range(0, len(case_shopper), step):
-        shoppers = case_shopper[start : start + step]
-        keys = rng.random((len(shoppers), n_items))
-        counts = n_touched[shoppers]
-        row = np.repeat(np.arange(len(shoppers)), counts)
-        first = np.repeat(touched_ptr[shoppers] - np.cumsum(counts) + counts, counts)
-        keys[row, touched_items[first + np.arange(len(row))]] = np.inf
-        chosen = np.argpartition(keys, k - 1, axis=1)[:, :k]
-        out[start : start + len(shoppers)] = np.sort(chosen, axis=1)
-    return out
+    return untouched_items(case_shopper, touched_ptr, touched_items, n_items, k, rng)
 
 
 def simulate_population(catalog: Catalog, config: PopulationConfig, seed: int) -> Population:
