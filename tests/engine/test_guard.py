@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 
-from fedarena.engine.guard import screen
+from fedarena.attacks.base import MAX_REPORTED_EXAMPLES
+from fedarena.engine.guard import screen, usable_weight
+from fedarena.scenario.world import build_world
+from tiny import TINY
 
 
 def test_malformed_updates_are_rejected():
@@ -31,3 +37,28 @@ def test_malformed_updates_are_rejected():
 def test_nothing_valid_gives_an_empty_stack():
     kept, valid = screen([None, torch.ones(2)], 3)
     assert kept.shape == (0, 3) and not valid.any()
+
+
+def test_only_counts_in_the_reported_range_are_weights():
+    usable = [1, 7.5, float(MAX_REPORTED_EXAMPLES)]
+    unusable = [0, -3, 0.5, 1e300, float("inf"), float("nan"), True, "12", None, 2**31]
+    assert [usable_weight(v) for v in usable] == [1.0, 7.5, float(MAX_REPORTED_EXAMPLES)]
+    assert [usable_weight(v) for v in unusable] == [None] * len(unusable)
+
+
+@pytest.mark.parametrize(
+    "defense", ["fedavg", "multi_krum", "flame", "foolsgold", "geometric_median"]
+)
+def test_an_absurd_count_is_rejected_and_flagged_not_a_zeroed_round(defense):
+    world = build_world(replace(TINY, defense=defense))
+    federation = world.federation(users=world.init_users.clone())
+    plan = federation.plan_round(0)
+    result = federation.train(0, plan.clients, plan.local)
+    sent = list(result.shared - federation.global_params)
+    weights = [float(n) for n in world.population.n_train[plan.clients]]
+    weights[0] = 1e300
+    before = federation.global_params.clone()
+    record = federation.finish_round(plan, sent, weights, result.loss)
+    assert record.n_rejected == 1 and record.flagged >= 1 and not record.skipped_step
+    assert torch.isfinite(federation.global_params).all()
+    assert not torch.equal(federation.global_params, before)

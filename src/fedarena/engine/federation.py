@@ -267,8 +267,8 @@ class Federation:
         """The server's half of a round, from what the clients sent to the next global model.
 
         ``sent[i]`` and ``weights[i]`` are what client ``plan.clients[i]`` sent and
-        its number of examples (``None`` when a client reported no usable number,
-        which rejects its update); ``losses[i]`` its training loss. Shared by the
+        its reported number of examples (rejected with its update unless
+        ``guard.usable_weight`` accepts it); ``losses[i]`` its training loss. Shared by the
         in-process engine and the Flower strategy (``fedarena.flower``).
         """
         round, clients, generator = plan.round, plan.clients, plan.generator
@@ -276,9 +276,10 @@ class Federation:
         if self.accountant is not None:
             self.accountant.step(clients)
         received, sent_bytes = self.compressor.roundtrip(sent, clients)
-        usable = [u if w is not None else None for u, w in zip(received, weights, strict=True)]
+        counts = [guard.usable_weight(w) for w in weights]
+        usable = [u if w is not None else None for u, w in zip(received, counts, strict=True)]
         kept, valid = guard.screen(usable, len(self.global_params))
-        weight = torch.tensor([w or 0.0 for w in weights], dtype=torch.float32)
+        weight = torch.tensor([w or 0.0 for w in counts], dtype=torch.float32)
         is_malicious = torch.from_numpy(self.malicious[clients])
         accepted = valid.clone()
         # The guard's rejects count against f, as inside the defenses.

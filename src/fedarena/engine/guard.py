@@ -4,6 +4,12 @@ A malicious client may send anything. An update is well-formed when it is a
 floating-point tensor of shape (d,) whose entries are finite and whose L2 norm
 (computed in float64) fits in float32. Malformed updates are rejected and the
 sender flagged; the rest are stacked, as float32, for the defense.
+
+A reported sample count (the weight the server gives an update) is usable
+when it is a finite number in [1, ``MAX_REPORTED_EXAMPLES``] (2^31 - 1, the
+range of the attacks' ``report_examples``). Anything else (NaN, inf, 0,
+negative, 1e300) rejects that client's update and flags it, in both engines,
+rather than overflowing float32 and silently zeroing the round.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from fedarena.attacks.base import MAX_REPORTED_EXAMPLES
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -24,6 +32,14 @@ def is_well_formed(update: Any, dim: int) -> bool:
         return False
     as64 = update.detach().double()
     return bool(torch.isfinite(as64).all()) and float(as64.norm()) <= FLOAT32_MAX
+
+
+def usable_weight(reported: Any) -> float | None:
+    """A reported sample count as a weight, or ``None`` when it is not usable (see above)."""
+    if isinstance(reported, bool) or not isinstance(reported, int | float):
+        return None
+    value = float(reported)
+    return value if 1.0 <= value <= MAX_REPORTED_EXAMPLES else None
 
 
 def screen(sent: list[Any], dim: int) -> tuple[Tensor, Tensor]:
