@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fedarena.attacks import ATTACKS
@@ -84,3 +86,26 @@ def test_specs_are_equal_exactly_when_their_canonical_text_is():
     assert ComponentSpec("a", {"x": 1}) == ComponentSpec("a", {"x": 1})
     assert ComponentSpec("a", {"x": 1}) != ComponentSpec("a", {"x": 1.0})
     assert len({ComponentSpec("a", {"x": 1}), parse_component("a( x = 1 )")}) == 1
+
+
+@pytest.mark.parametrize(
+    "spec, shown",
+    [
+        ("model_replacement(gamma=1e308)", "gamma = 1e+308"),
+        ("gaussian(std=1e13)", "std = 10000000000000.0"),
+        ("alie(z=-1e300)", "z = -1e+300"),
+    ],
+)
+def test_numbers_beyond_the_option_range_are_refused_for_every_component(spec, shown):
+    with pytest.raises(
+        SpecError, match=f"{re.escape(shown)} is out of range: numbers must be finite"
+    ):
+        ATTACKS.create(spec)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), [1.0, float("-inf")]])
+def test_non_finite_options_are_refused_before_the_component_sees_them(value):
+    spec = ComponentSpec("norm_clip", {"max_norm": value})
+    assert "is out of range" in DEFENSES.problem(spec)
+    with pytest.raises(SpecError, match="is out of range"):
+        DEFENSES.create(spec)

@@ -2,6 +2,10 @@
 sentence that names the option.
 
 The registry prefixes the component's kind and name: ``defense 'krum': f must be ...``.
+Before any component sees its options, the registry refuses every number in
+them that is not finite or whose magnitude exceeds ``MAX_MAGNITUDE``
+(``out_of_range``), so that no value a user can type overflows the float32
+model or sizes a loop for hours, whatever the component checks itself.
 """
 
 from __future__ import annotations
@@ -9,10 +13,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
+MAX_MAGNITUDE = 1e12
+
 
 def is_number(value: Any) -> bool:
     """An int or float, booleans excluded."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def out_of_range(value: Any) -> float | None:
+    """The first number in ``value`` (a number or a list of them) that is not finite or
+    exceeds ``MAX_MAGNITUDE`` in magnitude, else None."""
+    if isinstance(value, list | tuple):
+        found = (out_of_range(v) for v in value)
+        return next((v for v in found if v is not None), None)
+    if is_number(value) and not (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
+        return value
+    return None
 
 
 def real(option: str, value: Any) -> float:

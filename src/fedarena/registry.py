@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fedarena.errors import SpecError
+from fedarena.options import MAX_MAGNITUDE, out_of_range
 
 T = TypeVar("T")
 
@@ -266,6 +267,13 @@ class Registry(Generic[T]):
         params = [*accepted_options(factory), *self.shared]
         unknown = sorted(set(spec.options) - set(params))
         if not unknown:
+            for option, value in sorted(spec.options.items()):
+                bad = out_of_range(value)
+                if bad is not None:
+                    return (
+                        f"{self.kind} {spec.name!r}: {option} = {bad!r} is out of range: "
+                        f"numbers must be finite, of magnitude <= {MAX_MAGNITUDE:g}"
+                    )
             return None
         return (
             f"{self.kind} {spec.name!r} takes no option {', '.join(unknown)}; "

@@ -119,8 +119,9 @@ def test_where_it_acts_follows_coordination_and_boost():
 @pytest.mark.parametrize(
     "options, message",
     [
-        ("identities=-1", "identities must be a count >= 0 or a fraction in"),
-        ("identities=1.0", "identities must be a count >= 0 or a fraction in"),
+        ("identities=-1", r"identities must be a count in \[0, 1000000\] or a fraction in"),
+        ("identities=1.0", r"identities must be a count in \[0, 1000000\] or a fraction in"),
+        ("identities=1000000000", r"identities must be a count in \[0, 1000000\]"),
         ("coordination=1.5", r"coordination must be in \[0, 1\]"),
         ("payload=spam", "payload must be one of promotion, label_flip"),
         ("payload=label_flip, targets=[1]", "payload=promotion only"),

@@ -129,6 +129,10 @@ def with_fake_shoppers(population: Population, catalog: Catalog, logs: list[Log]
     )
 
 
+# As many fake shoppers as a scenario may have real ones (``Scenario.RANGES``).
+MAX_IDENTITIES = 1_000_000
+
+
 @ATTACKS.register("sybil")
 class Sybil(Attack):
     """Sybil attack (Douceur 2002; Fung et al., FoolsGold, RAID 2020): fake identities.
@@ -178,11 +182,12 @@ class Sybil(Attack):
         if identities is not None and (
             isinstance(identities, bool)
             or not isinstance(identities, int | float)
-            or (isinstance(identities, int) and identities < 0)
+            or (isinstance(identities, int) and not 0 <= identities <= MAX_IDENTITIES)
             or (isinstance(identities, float) and not 0 <= identities < 1)
         ):
             raise ValueError(
-                "identities must be a count >= 0 or a fraction in [0, 1) of the real shoppers, "
+                f"identities must be a count in [0, {MAX_IDENTITIES}] or a fraction in [0, 1) "
+                "of the real shoppers, "
                 f"got {identities!r}"
             )
         coordination = real("coordination", coordination)
