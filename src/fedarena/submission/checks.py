@@ -46,6 +46,9 @@ RUNTIME_N, RUNTIME_D = 100, 100_000
 DRAWS = 32  # generator seeds over which a randomised rule's outputs are compared
 Z_DRAWS = 6.0  # a difference of means beyond 6 standard errors is not chance, even over d
 NONFINITE_ROWS = {5: float("nan"), 9: float("inf"), 13: float("-inf")}
+# An aggregate larger than this many times every input is absurd (3e38 everywhere, say); noise
+# of a DP rule at its tuned settings stays far below it on the synthetic round.
+ABSURD_FACTOR = 100.0
 
 
 class CheckFailed(Exception):
@@ -108,25 +111,47 @@ def build(spec: DefenseSpec, n: int) -> Defense:
 
 
 def call(defense: Defense, inputs: Round, doing: str) -> Aggregate:
-    """``aggregate`` on a fresh copy of the inputs; its errors and a result that is not an
-    ``Aggregate`` become one sentence."""
+    """``aggregate`` on a fresh copy of the inputs; its errors, a change to the inputs it was
+    handed and a result that is not an ``Aggregate`` become one sentence."""
     method = getattr(defense, "aggregate", None)
     if not callable(method):
         raise CheckFailed(
             f"{type(defense).__name__} has no method aggregate(updates, weights, ctx) -> Aggregate"
         )
+    given = {
+        "updates": inputs.updates.clone(),
+        "weights": inputs.weights.clone(),
+        "ctx.global_params": inputs.ctx.global_params.clone(),
+    }
+    ctx = replace(inputs.ctx, global_params=given["ctx.global_params"])
     try:
-        result = method(inputs.updates.clone(), inputs.weights.clone(), inputs.ctx)
+        result = method(given["updates"], given["weights"], ctx)
     except Exception as err:
         if out_of_memory(err):
             raise  # the sandbox reports it as the memory limit
         raise CheckFailed(f"aggregate raised {one_line(err)} {doing}") from None
+    originals = (inputs.updates, inputs.weights, inputs.ctx.global_params)
+    for (name, copy), original in zip(given.items(), originals, strict=True):
+        if not _same_bits(copy, original):
+            raise CheckFailed(
+                f"aggregate changed its input {name} in place {doing}; the engine hands a "
+                "defense copies, so work on your own (updates.clone()) instead"
+            )
     if not isinstance(result, Aggregate):
         raise CheckFailed(
             f"aggregate returned {type(result).__name__}, expected "
             "fedarena.defenses.Aggregate(update, accepted, diagnostics)"
         )
     return result
+
+
+def _same_bits(a: Tensor, b: Tensor) -> bool:
+    """Bitwise equality, under which NaN equals the same NaN."""
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and torch.equal(a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8))
+    )
 
 
 def _max_difference(a: Tensor, b: Tensor) -> float:
@@ -162,8 +187,20 @@ def check_interface(spec: DefenseSpec, budget_s: float) -> Verdict:
     return Verdict(True, type(defense).__name__, source_files(spec))
 
 
-def _check_output(result: Aggregate, n: int, d: int) -> None:
+def _check_magnitude(update: Tensor, inputs: Round) -> None:
+    """An aggregate is not far larger than every update it aggregates (``ABSURD_FACTOR``)."""
+    largest = float(inputs.updates.double().norm(dim=1).max())
+    size = float(update.double().norm())
+    if size > ABSURD_FACTOR * largest:
+        raise CheckFailed(
+            f"update has norm {size:.3g}, over {ABSURD_FACTOR:g} times the largest input "
+            f"update's ({largest:.3g}); an aggregate must stay on the scale of what it aggregates"
+        )
+
+
+def _check_output(result: Aggregate, inputs: Round) -> None:
     update, accepted = result.update, result.accepted
+    n, d = inputs.updates.shape
     if not isinstance(update, Tensor):
         raise CheckFailed(f"update is a {type(update).__name__}, expected a torch.Tensor")
     if tuple(update.shape) != (d,) or update.dtype != torch.float32:
@@ -173,6 +210,7 @@ def _check_output(result: Aggregate, n: int, d: int) -> None:
         )
     if not bool(torch.isfinite(update).all()):
         raise CheckFailed(f"update holds NaN or Inf for {n} finite updates of dimension {d}")
+    _check_magnitude(update, inputs)
     if accepted is not None and (
         not isinstance(accepted, Tensor)
         or tuple(accepted.shape) != (n,)
@@ -192,10 +230,11 @@ def _check_output(result: Aggregate, n: int, d: int) -> None:
 
 
 def check_output(spec: DefenseSpec, budget_s: float) -> Verdict:
-    """``update`` is float32 of shape (d,) and finite; ``accepted`` None or bool of shape (n,)."""
+    """``update`` is float32 of shape (d,), finite and on its inputs' scale; ``accepted`` None or
+    bool of shape (n,)."""
     for n, d in ODD_SIZES:
-        result = call(build(spec, n), Round.synthetic(n, d), f"for n={n}, d={d}")
-        _check_output(result, n, d)
+        inputs = Round.synthetic(n, d)
+        _check_output(call(build(spec, n), inputs, f"for n={n}, d={d}"), inputs)
     return Verdict(True, ", ".join(f"n={n} d={d}" for n, d in ODD_SIZES))
 
 
