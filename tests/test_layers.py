@@ -27,7 +27,7 @@ LAYERS = [
     {"flower", "matrix"},
     {"leaderboard"},
     {"gate", "submission"},
-    {"cli"},
+    {"cli", "api"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 COMPONENT_KINDS = ("attacks", "defenses", "strategies", "compression")

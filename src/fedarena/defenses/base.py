@@ -25,6 +25,13 @@ finite is left, or the rule's own arithmetic overflows float32, the output is
 the zero update (the round leaves the model where it is), so no NaN or Inf
 ever leaves a defense.
 
+By hand, as ByzFL's aggregators are called: every built-in defense and chain is
+callable, ``Krum()(vectors)``, on n vectors of dimension d given as a torch
+tensor, a numpy array or a list of lists, with weights optional (equal) and
+``f`` the number of malicious clients it may assume; the aggregate comes back
+in the input's kind (``aggregate_by_hand``; ``fedarena.aggregate`` takes a
+spec).
+
 Tuning, shared by built-in and plugin defenses: a class may declare
 ``tuning_grid``, a small grid of its key hyperparameters (option name -> the
 values to try, ``{"max_norm": ("median", 2.0, 5.0, 10.0)}``), which a scenario
@@ -231,6 +238,38 @@ class Properties:
     bounded_against: ClassVar[frozenset[str]] = frozenset()
     permutation_invariant: ClassVar[bool] = True
     tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {}
+
+    def __call__(self, vectors: Any, weights: Any = None, f: int = 0, seed: int = 0) -> Any:
+        """The aggregate of ``vectors``, by hand (see ``aggregate_by_hand``)."""
+        return aggregate_by_hand(self, vectors, weights, f, seed)  # type: ignore[arg-type]
+
+
+def aggregate_by_hand(
+    defense: Defense, vectors: Any, weights: Any = None, f: int = 0, seed: int = 0
+) -> Any:
+    """``defense``'s aggregate of ``vectors`` (n x d: a tensor, an array or a list of lists)
+    with ``weights`` (n; equal when None), assuming ``f`` malicious, in the input's kind.
+
+    >>> from fedarena.defenses.trimmed_mean import TrimmedMean
+    >>> TrimmedMean(beta=0.25)([[0.0], [1.0], [2.0], [100.0]])
+    [1.5]
+    """
+    updates = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+    if updates.ndim != 2 or not len(updates):
+        raise ValueError(f"vectors must be n >= 1 vectors of one dimension, got {updates.shape}")
+    given = torch.ones(len(updates)) if weights is None else weights
+    weights = torch.as_tensor(np.asarray(given, dtype=np.float32))
+    if weights.shape != (len(updates),):
+        raise ValueError(
+            f"weights must hold one number per vector ({len(updates)}), got {weights.shape}"
+        )
+    ctx = RoundContext.for_updates(updates, n_malicious=f, seed=seed)
+    update = defense.aggregate(updates, weights, ctx).update
+    if isinstance(vectors, Tensor):
+        return update.to(vectors.dtype)
+    if isinstance(vectors, np.ndarray):
+        return update.numpy().astype(vectors.dtype, copy=False)
+    return update.tolist()
 
 
 def tuning_grid_of(factory: Callable[..., Any]) -> dict[str, tuple[Any, ...]]:

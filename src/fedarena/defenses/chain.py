@@ -30,6 +30,7 @@ from fedarena.defenses.base import (
     PrivacyAccounting,
     RoundContext,
     UsesRootSet,
+    aggregate_by_hand,
     name_of,
     rows_to_clients,
 )
@@ -158,6 +159,10 @@ class Chain:
                         raise
                     raise ValueError(f"{err} (the rows left of {n} updates)") from None
             rows = link.rows_out(rows) if isinstance(link, PreAggregator) else rows
+
+    def __call__(self, vectors: Any, weights: Any = None, f: int = 0, seed: int = 0) -> Any:
+        """The aggregate of ``vectors``, by hand (``fedarena.defenses.base.aggregate_by_hand``)."""
+        return aggregate_by_hand(self, vectors, weights, f, seed)
 
     def aggregate(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
         source: Tensor | None = None
