@@ -61,7 +61,7 @@ def test_the_parts_are_there() -> None:
 def test_supernodes_dial_the_superlink_service_and_read_keys_from_a_secret() -> None:
     found = resources()
     service = found[("Service", "fedarena-superlink")]
-    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "superlink")
+    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "fleet")
     address = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port}"
     nodes = found[("StatefulSet", "fedarena-supernode")]
     container = pod_spec(nodes)["containers"][0]
@@ -75,6 +75,25 @@ def test_supernodes_dial_the_superlink_service_and_read_keys_from_a_secret() -> 
     partitions = next(e["value"] for e in container["env"] if e["name"] == "NUM_PARTITIONS")
     assert int(partitions) == nodes["spec"]["replicas"]
     assert nodes["spec"]["serviceName"] in {name for kind, name in found if kind == "Service"}
+
+
+def _option(args: list[str], name: str) -> str:
+    return next(a.split("=", 1)[1] for a in args if a.startswith(f"{name}="))
+
+
+def test_the_service_exposes_the_fleet_api_only_and_the_control_api_stays_in_the_pod() -> None:
+    found = resources()
+    container = pod_spec(found[("Deployment", "fedarena-superlink")])["containers"][0]
+    args = container["args"]
+    assert container["command"] == ["python", "-m", "fedarena.flower.superlink"]
+    assert "--enable-supernode-auth" in args and "--insecure" not in args
+    assert _option(args, "--host") == "127.0.0.1"
+    fleet = int(_option(args, "--fleet-port"))
+    assert fleet != int(_option(args, "--port"))
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    service = found[("Service", "fedarena-superlink")]
+    exposed = {container_ports[p["targetPort"]] for p in service["spec"]["ports"]}
+    assert exposed == {fleet, 9100}
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,11 @@ and a ClientApp exception turned into an error reply as Flower does.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterable
 from uuid import uuid4
 
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import Context, Error, Message, MessageType, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -83,3 +84,30 @@ class LocalGrid(Grid):
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout=None) -> Iterable[Message]:
         return self.pull_messages(self.push_messages(messages))
+
+
+class SilentNodeGrid(LocalGrid):
+    """A ``LocalGrid`` whose node ``silent`` receives messages but never replies, after
+    answering the discovery query (a SuperNode that hangs once the run started).
+
+    Like Flower's grids, ``send_and_receive`` waits until ``timeout`` for missing replies
+    and then returns those that came; ``timeouts`` records each wait asked for.
+    """
+
+    def __init__(self, client_app: ClientApp, node_configs: list[dict], silent: int) -> None:
+        super().__init__(client_app, node_configs)
+        self.silent = silent
+        self.timeouts: list[float | None] = []
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout=None) -> Iterable[Message]:
+        messages = list(messages)
+        self.timeouts.append(timeout)
+        replies = list(super().send_and_receive(messages, timeout=timeout))
+        kept = [
+            r
+            for r in replies
+            if r.metadata.src_node_id != self.silent or r.metadata.message_type == MessageType.QUERY
+        ]
+        if len(kept) < len(messages) and timeout is not None:
+            time.sleep(timeout)
+        return kept

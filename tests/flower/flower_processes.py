@@ -40,15 +40,17 @@ def flower_env(home: Path) -> dict[str, str]:
     return env
 
 
-def write_connection(env: dict[str, str], address: str, root_certificates: Path | None) -> None:
-    """The Flower configuration file naming the test SuperLink as ``CONNECTION``."""
+def write_connection(
+    env: dict[str, str], address: str, root_certificates: Path | None, name: str = CONNECTION
+) -> None:
+    """Add the SuperLink connection ``name`` to the Flower configuration file (``CONNECTION``,
+    the first one written, is the default)."""
     security = (
         f'root-certificates = "{root_certificates}"' if root_certificates else "insecure = true"
     )
-    Path(env["FLWR_HOME"], "config.toml").write_text(
-        f'[superlink]\ndefault = "{CONNECTION}"\n\n'
-        f'[superlink.{CONNECTION}]\naddress = "{address}"\n{security}\n'
-    )
+    path = Path(env["FLWR_HOME"], "config.toml")
+    text = path.read_text() if path.exists() else f'[superlink]\ndefault = "{CONNECTION}"\n'
+    path.write_text(f'{text}\n[superlink.{name}]\naddress = "{address}"\n{security}\n')
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -41,7 +41,9 @@ def test_run_config_lists_every_scenario_field_with_its_default(config):
     run_config = config["tool"]["flwr"]["app"]["config"]
     defaults = Scenario().to_dict()
     assert {
-        k: v for k, v in run_config.items() if k not in ("out", "verbose", "metrics_port")
+        k: v
+        for k, v in run_config.items()
+        if k not in ("out", "verbose", "metrics_port", "round_timeout")
     } == defaults
     assert AppConfig.from_run_config(run_config) == AppConfig(Scenario(), "", False)
 

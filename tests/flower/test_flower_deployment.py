@@ -1,8 +1,10 @@
 """A real Flower deployment on 127.0.0.1: SuperLink, SuperNodes, `flwr run` of the fedarena App.
 
-Slow (Flower starts a process per message and polls every 3 s): about a minute
-for the insecure run, 15 s for the authentication check. Every process a
-test starts, and everything those spawn, is stopped by PID at the end.
+The SuperLink is the documented one (``python -m fedarena.flower.superlink``): the
+operator's port serves every API, the SuperNodes' port only the Fleet API. Slow (Flower
+starts a process per message and polls every 3 s): about a minute for the insecure run,
+45 s for the authentication check. Every process a test starts, and everything those
+spawn, is stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -54,18 +56,28 @@ def processes(tmp_path):
     assert started.still_alive() == [], "a Flower process outlived the test"
 
 
-def _superlink(processes: Processes, port: int, *security: str) -> None:
+def _superlink(processes: Processes, control: int, fleet: int, *security: str) -> None:
+    """The documented SuperLink: fedarena's wrapper of Flower's, every API on loopback port
+    ``control`` and the SuperNodes' port ``fleet`` serving the Fleet API only."""
     processes.start(
         "superlink",
         [
-            str(BIN / "flower-superlink"),
+            sys.executable,
+            "-m",
+            "fedarena.flower.superlink",
+            "--fleet-host",
+            "127.0.0.1",
+            "--fleet-port",
+            str(fleet),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(control),
             *security,
             "--disable-runtime-dependency-installation",
-            "--port",
-            str(port),
         ],
     )
-    wait_for(lambda: port_open(port), 60, "the SuperLink to listen")
+    wait_for(lambda: port_open(control) and port_open(fleet), 60, "the SuperLink to listen")
 
 
 def _supernode(processes: Processes, name: str, superlink: int, partition: int, *extra: str):
@@ -85,11 +97,11 @@ def _supernode(processes: Processes, name: str, superlink: int, partition: int, 
 
 
 def test_two_supernodes_run_a_two_round_scenario_like_the_in_process_engine(processes, tmp_path):
-    port = free_port()
-    write_connection(processes.env, f"127.0.0.1:{port}", None)
-    _superlink(processes, port, "--insecure")
+    control, fleet = free_port(), free_port()
+    write_connection(processes.env, f"127.0.0.1:{control}", None)
+    _superlink(processes, control, fleet, "--insecure")
     for k in range(2):
-        _supernode(processes, f"supernode-{k}", port, k, "--insecure")
+        _supernode(processes, f"supernode-{k}", fleet, k, "--insecure")
     out = tmp_path / "run.json"
     overrides = " ".join(
         f"{key}={json.dumps(value)}"
@@ -164,13 +176,28 @@ def _certificates(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def test_with_supernode_authentication_an_unregistered_supernode_is_refused(processes, tmp_path):
+ATTACKER = "attacker"
+
+
+def _flwr_json(processes: Processes, name: str, *args: str) -> dict:
+    """What ``flwr ... --format json`` printed (it exits 0 and says ``success`` either way)."""
+    done = processes.run(name, [str(BIN / "flwr"), *args, "--format", "json"], timeout=60)
+    assert "{" in done.stdout, done.stdout
+    return json.loads(done.stdout[done.stdout.index("{") :])
+
+
+def test_only_keys_the_operator_registered_join_and_a_stranger_exits_with_status_1(
+    processes, tmp_path
+):
     keys = _certificates(tmp_path / "keys")
-    port = free_port()
-    write_connection(processes.env, f"127.0.0.1:{port}", keys["ca.crt"])
+    control, fleet = free_port(), free_port()
+    write_connection(processes.env, f"127.0.0.1:{control}", keys["ca.crt"])
+    # What a node-side machine can reach: the SuperNodes' port, with the public CA certificate.
+    write_connection(processes.env, f"127.0.0.1:{fleet}", keys["ca.crt"], name=ATTACKER)
     _superlink(
         processes,
-        port,
+        control,
+        fleet,
         "--ssl-ca-certfile",
         str(keys["ca.crt"]),
         "--ssl-certfile",
@@ -179,45 +206,42 @@ def test_with_supernode_authentication_an_unregistered_supernode_is_refused(proc
         str(keys["server.key"]),
         "--enable-supernode-auth",
     )
-    flwr = str(BIN / "flwr")
-    registered = processes.run(
-        "register",
-        [
-            flwr,
-            "supernode",
-            "register",
-            str(keys["registered.pub"]),
-            CONNECTION,
-            "--format",
-            "json",
-        ],
-        timeout=60,
+
+    registered = _flwr_json(
+        processes, "register", "supernode", "register", str(keys["registered.pub"]), CONNECTION
     )
-    assert registered.returncode == 0, registered.stdout
-    node_id = str(json.loads(registered.stdout[registered.stdout.index("{") :])["node-id"])
+    assert registered["success"], registered
+    node_id = str(registered["node-id"])
+    # Self-registration, the bypass: a stranger registers its own key through the nodes' port.
+    for name, command in {
+        "self-register": ("supernode", "register", str(keys["stranger.pub"]), ATTACKER),
+        "attacker-ls": ("supernode", "ls", ATTACKER),
+        "attacker-run": ("run", str(APP), ATTACKER),
+    }.items():
+        refused = _flwr_json(processes, name, *command)
+        assert not refused["success"] and "403 Forbidden" in refused["error-message"], refused
 
-    def online() -> list[str]:
-        listed = processes.run(
-            "list", [flwr, "supernode", "ls", CONNECTION, "--format", "json"], timeout=60
-        )
-        nodes = json.loads(listed.stdout[listed.stdout.index("{") :])["nodes"]
-        return [str(n["node-id"]) for n in nodes if n["status"] == "online"]
+    def nodes(status: str | None = None) -> list[str]:
+        listed = _flwr_json(processes, "list", "supernode", "ls", CONNECTION)
+        assert listed["success"], listed
+        return [str(n["node-id"]) for n in listed["nodes"] if status in (None, n["status"])]
 
+    assert nodes() == [node_id]
     tls = ("--root-certificates", str(keys["ca.crt"]))
     _supernode(
         processes,
         "registered",
-        port,
+        fleet,
         0,
         *tls,
         "--auth-supernode-private-key",
         str(keys["registered"]),
     )
-    wait_for(lambda: online() == [node_id], 60, "the registered SuperNode to come online")
+    wait_for(lambda: nodes("online") == [node_id], 60, "the registered SuperNode to come online")
     stranger = _supernode(
         processes,
         "stranger",
-        port,
+        fleet,
         1,
         *tls,
         "--auth-supernode-private-key",
@@ -227,5 +251,8 @@ def test_with_supernode_authentication_an_unregistered_supernode_is_refused(proc
         "--max-wait-time",
         "20",
     )
-    assert stranger.wait(timeout=90) != 0, processes.log("stranger")
-    assert online() == [node_id]
+    # Flower logs its own code 305; the process exits with status 1 (flwr_exit maps every
+    # error code to 1).
+    assert stranger.wait(timeout=90) == 1, processes.log("stranger")
+    assert "Exit Code: 305" in processes.log("stranger")
+    assert nodes() == [node_id]

@@ -47,6 +47,15 @@ def test_the_previous_settings_come_back(stream):
     assert (handler.level, handler.colored, FLOWER_LOGGER.propagate) == before
 
 
+def test_a_closed_stream_is_not_a_terminal(stream):
+    # Flower's handler can keep a stream closed since (a test's captured output, a closed
+    # pipe); configuring the logs must not fail on it.
+    stream.close()
+    with flower_logging():
+        handler = next(h for h in FLOWER_LOGGER.handlers if isinstance(h, ConsoleHandler))
+        assert not handler.colored
+
+
 def test_flowers_own_variable_asks_for_verbose(monkeypatch):
     monkeypatch.delenv("FLWR_LOG_LEVEL", raising=False)
     assert not wants_verbose(None)

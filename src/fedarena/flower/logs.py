@@ -71,5 +71,7 @@ def _console_handlers() -> list[ConsoleHandler]:
 
 
 def _is_terminal(handler: logging.StreamHandler) -> bool:
-    isatty = getattr(handler.stream, "isatty", None)
-    return bool(isatty and isatty())
+    try:
+        return bool(handler.stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a stream already closed
+        return False

@@ -5,8 +5,9 @@ The same ``serve`` runs under Flower's simulation runtime
 (``flwr run flower-app <superlink>``; see ``docs/flower.md``). In a
 deployment the scenario comes from the run config: every field of
 ``fedarena.scenario.spec.Scenario`` under its own name, plus ``out`` (a path
-on the SuperLink's machine for the result JSON, empty for none) and
-``verbose`` (Flower's own INFO logs).
+on the SuperLink's machine for the result JSON, empty for none),
+``verbose`` (Flower's own INFO logs), ``metrics_port`` and ``round_timeout``
+(seconds a round waits for replies before it drops the silent clients).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from fedarena.flower.hosting import (
 )
 from fedarena.flower.logs import configure_flower_logging
 from fedarena.flower.messages import CONFIG, NODE, params_record
-from fedarena.flower.strategy import FedarenaStrategy
+from fedarena.flower.strategy import ROUND_TIMEOUT_S, FedarenaStrategy
 from fedarena.io import write_json_atomic
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.scenario.result import Clock, run_document
@@ -52,6 +53,7 @@ class AppConfig:
     out: str = ""
     verbose: bool = False
     metrics_port: int = 0
+    round_timeout: float = ROUND_TIMEOUT_S
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> AppConfig:
@@ -63,8 +65,13 @@ class AppConfig:
             raise FedarenaError(
                 f"run config: metrics_port must be a port in 0..65535, got {port!r}"
             )
+        timeout = values.pop("round_timeout", ROUND_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise FedarenaError(
+                f"run config: round_timeout must be a number of seconds > 0, got {timeout!r}"
+            )
         scenario = Scenario.from_dict(values, where="run config")
-        return cls(scenario, str(out), bool(verbose), port)
+        return cls(scenario, str(out), bool(verbose), port, float(timeout))
 
 
 def discover(grid: Grid, n_shoppers: int, timeout: float = DISCOVERY_TIMEOUT_S) -> dict[int, int]:
@@ -108,24 +115,36 @@ def serve(
     verbose: bool = False,
     start: float | None = None,
     observer: RoundObserver | None = None,
+    round_timeout: float = ROUND_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Run the scenario's rounds over ``grid`` and return its result document; ``observer``
-    is told every round."""
+    is told every round.
+
+    A round waits ``round_timeout`` seconds for replies; the clients still silent then are
+    dropped from it, and the document's round records list them (``dropped_shoppers``,
+    ``dropped_nodes``; empty lists when every client answered).
+    """
     start = time.perf_counter() if start is None else start
     nodes = discover(grid, len(world.population))
     scenario = world.scenario
     # The server holds no private embedding; the field is only read for its width.
     federation = world.federation(users=world.init_users.new_zeros(0, scenario.dim))
     federation.observer = observer
-    strategy = FedarenaStrategy(scenario, federation, nodes, on_round, verbose)
+    strategy = FedarenaStrategy(scenario, federation, nodes, on_round, verbose, round_timeout)
     setup_end = time.perf_counter()
     strategy.start(
         grid,
         params_record(federation.global_params),
         num_rounds=scenario.rounds,
+        timeout=round_timeout,
         evaluate_fn=strategy.evaluate,
     )
-    return run_document(world, federation, Clock(start, setup_end, time.perf_counter()))
+    document = run_document(world, federation, Clock(start, setup_end, time.perf_counter()))
+    for record in document["rounds"]:
+        dropped = strategy.dropped.get(record["round"])
+        record["dropped_shoppers"] = dropped.shoppers if dropped else []
+        record["dropped_nodes"] = dropped.nodes if dropped else []
+    return document
 
 
 def _print_round(record: RoundRecord) -> None:
@@ -156,7 +175,12 @@ def main(grid: Grid, context: Context) -> None:
     config = AppConfig.from_run_config(context.run_config)
     configure_flower_logging(config.verbose)
     result = serve(
-        grid, build_world(config.scenario), _print_round, config.verbose, observer=_observer(config)
+        grid,
+        build_world(config.scenario),
+        _print_round,
+        config.verbose,
+        observer=_observer(config),
+        round_timeout=config.round_timeout,
     )
     if config.out:
         write_json_atomic(Path(config.out), result, allow_nan=True)

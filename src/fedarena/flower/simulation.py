@@ -40,7 +40,7 @@ class StoppableGrid(Grid):
 
     Flower runs the ServerApp in a thread of its own; when the simulation
     runtime fails (Ray cannot start), that thread would otherwise wait for
-    replies that never come, up to the strategy's timeout of an hour.
+    replies that never come, up to the round timeout (``round_timeout``) of each round.
     """
 
     def __init__(self, grid: Grid, stopped: threading.Event, poll_s: float = 0.1) -> None:

@@ -8,9 +8,11 @@ Round ``t`` (Flower's round ``t + 1``), as ``Strategy.start`` drives it:
 - ``aggregate_train``: the replies are decoded without trust, an omniscient
   attack crafts through the server-side adversary hook, then
   ``Federation.finish_round`` screens, defends and steps exactly as
-  in-process. A reply that is a Flower error, or a missing reply, stops the
-  run with the client's reason: a benchmark round is only comparable when
-  every sampled client answered.
+  in-process. A reply that is a Flower error stops the run with the
+  client's reason. A client that has not replied within the round's timeout
+  (``round_timeout``) is dropped from the round: the round goes on with the
+  clients that answered, and the strategy records the silent shoppers and
+  their SuperNodes (``dropped``) and logs them (logger ``fedarena.flower``).
 - evaluation is the benchmark's, on the server (``evaluate``, passed to
   ``Strategy.start`` as ``evaluate_fn``): the benign shoppers' held-out
   purchases scored with the in-process ``Evaluator``. There is no federated
@@ -19,8 +21,9 @@ Round ``t`` (Flower's round ``t + 1``), as ``Strategy.start`` drives it:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from logging import INFO
 
 import numpy as np
@@ -45,6 +48,10 @@ from fedarena.flower.messages import (
 )
 from fedarena.scenario.spec import Scenario
 
+ROUND_TIMEOUT_S = 300.0
+
+log_drops = logging.getLogger("fedarena.flower")
+
 
 @dataclass(frozen=True)
 class _Round:
@@ -54,12 +61,22 @@ class _Round:
     messages: list[Message]
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """The sampled shoppers of one round whose replies did not arrive in time, and their
+    SuperNodes."""
+
+    shoppers: list[int]
+    nodes: list[int]
+
+
 class FedarenaStrategy(Strategy):
     """A fedarena round (sampling, defense, server step) on Flower's Message API.
 
     ``federation`` holds the server's state and components; ``nodes`` maps each
     shopper to the SuperNode hosting it; ``on_round`` receives every round's
-    record once it is evaluated (the CLI's progress bar).
+    record once it is evaluated (the CLI's progress bar); ``round_timeout`` is
+    how many seconds a round waits for replies (pass it to ``start``).
     """
 
     def __init__(
@@ -69,12 +86,15 @@ class FedarenaStrategy(Strategy):
         nodes: dict[int, int],
         on_round: Callable[[RoundRecord], None] | None = None,
         verbose: bool = False,
+        round_timeout: float = ROUND_TIMEOUT_S,
     ) -> None:
         self.scenario = scenario
         self.federation = federation
         self.nodes = nodes
         self.on_round = on_round
         self.verbose = verbose
+        self.round_timeout = round_timeout
+        self.dropped: dict[int, Dropped] = {}
         self._round: _Round | None = None
 
     def summary(self) -> None:
@@ -147,12 +167,18 @@ class FedarenaStrategy(Strategy):
             weights[i] = reported_weight(reply.content)
             losses[i] = reported_loss(reply.content)
             answered[i] = True
-        if not answered.all():
-            silent = clients[~answered]
+        if not answered.any():
             raise FedarenaError(
-                f"round {plan.round}: no reply from the clients of shoppers "
-                f"{', '.join(map(str, silent[:5]))}{' ...' if len(silent) > 5 else ''}"
+                f"round {plan.round}: none of the {len(clients)} sampled clients replied "
+                f"within round_timeout={self.round_timeout:g} s"
             )
+        if not answered.all():
+            self._drop(plan.round, clients[~answered])
+            plan = replace(plan, clients=clients[answered])
+            clients = plan.clients
+            sent = [u for u, ok in zip(sent, answered, strict=True) if ok]
+            weights = [w for w, ok in zip(weights, answered, strict=True) if ok]
+            losses = [x for x, ok in zip(losses, answered, strict=True) if ok]
         is_malicious = torch.from_numpy(fed.malicious[clients])
         sent = craft_on_server(
             fed.attack,
@@ -176,6 +202,21 @@ class FedarenaStrategy(Strategy):
             }
         )
         return params_record(fed.global_params), metrics
+
+    def _drop(self, round: int, silent: np.ndarray) -> None:
+        """Record and log the shoppers (and their SuperNodes) that did not reply in time."""
+        shoppers = [int(s) for s in silent]
+        nodes = sorted({self.nodes[s] for s in shoppers})
+        self.dropped[round] = Dropped(shoppers, nodes)
+        log_drops.warning(
+            "fedarena round %d: dropped %d silent client(s), no reply within %g s: "
+            "shoppers %s on SuperNodes %s",
+            round + 1,
+            len(shoppers),
+            self.round_timeout,
+            shoppers,
+            nodes,
+        )
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
