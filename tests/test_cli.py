@@ -65,6 +65,8 @@ def test_sequential_engine_gives_the_same_metrics(tmp_path):
         (["--negatives-per-positive", "2147483648"], "negatives_per_positive must be in"),
         (["--clients-per-round", "70"], "exceeds shoppers"),
         (["--catalog", "/no/such/path"], "/no/such/path"),
+        (["--catalog", ""], "catalog must be 'builtin' or a path"),  # not the current folder
+        (["--catalog", "/dev/null"], "/dev/null: cannot list folder (Not a directory)"),
         (["--malicious-fraction", "0.5"], "malicious_fraction must be in"),
         (["--attack", "nope"], "unknown attack 'nope'"),
         (["--defense", "fedavg(x=1)"], "takes no option x"),
@@ -155,3 +157,27 @@ def test_old_spellings_of_the_scenario_file_still_work_and_say_so(tmp_path, caps
     assert "deprecated" not in capsys.readouterr().err
     assert main(["submit", "median", "--matrix", str(scenario), "--checks-only"]) == 0
     assert "--matrix is deprecated" in capsys.readouterr().err
+
+
+def test_messages_name_a_scenario_field_as_the_user_writes_it():
+    """``local_epochs must ...``, never ``local epochs must ...``: the user types the field."""
+    from dataclasses import fields
+
+    from fedarena.errors import FedarenaError
+    from fedarena.scenario.spec import Scenario
+    from fedarena.training.local import LocalTraining
+
+    src = Path(__file__).parents[1] / "src" / "fedarena"
+    text = "\n".join(p.read_text() for p in src.rglob("*.py"))
+    for f in fields(Scenario):
+        prose = f.name.replace("_", " ")
+        if prose != f.name:
+            assert f"{prose} must" not in text, f.name
+    for options, field in [
+        ({"epochs": 0}, "local_epochs"),
+        ({"lr": 0.0}, "local_lr"),
+        ({"optimizer": "x"}, "local_optimizer"),
+        ({"negatives_per_positive": -1}, "negatives_per_positive"),
+    ]:
+        with pytest.raises(FedarenaError, match=rf"^{field} must"):
+            LocalTraining(**options)

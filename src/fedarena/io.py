@@ -17,16 +17,27 @@ PUBLISHED_MODE = 0o644  # mkstemp's 0600 would hide a published file from other 
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that ``path`` holds either the old or the whole new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``text`` so that ``path`` holds either the old or the whole new content.
+
+    An ``OSError`` (a full disk, a read-only folder) names ``path`` as its ``filename``
+    when the system gave none (a failed ``write`` names no file), so that its one-line
+    message can say which file could not be written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        err.filename = err.filename or str(path)
+        raise
     try:
         with os.fdopen(fd, "w", newline="") as handle:
             handle.write(text)
         os.chmod(tmp, PUBLISHED_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            err.filename = err.filename or str(path)
         raise
 
 

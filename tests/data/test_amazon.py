@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from fedarena.data.amazon import LoadReport, load_amazon
+from fedarena.data.amazon import CHECK_ROWS, LoadReport, check_amazon, load_amazon
 from fedarena.data.catalog import Catalog
 from fedarena.data.summary import catalog_summary
 from fedarena.errors import DataError
@@ -185,6 +185,56 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_only_header_only_files(tmp_path: Path) -> None:
     write(tmp_path / "a.csv", [])
     with pytest.raises(DataError, match="no row has both an ASIN in its link and a price"):
+        load_amazon(tmp_path)
+
+
+def _refusals(path: Path) -> tuple[str, str]:
+    """What ``check_amazon`` and ``load_amazon`` say of ``path``."""
+    said = []
+    for read in (check_amazon, load_amazon):
+        with pytest.raises(DataError) as caught:
+            read(path)
+        said.append(str(caught.value))
+    return said[0], said[1]
+
+
+def _text_file(folder: Path, name: str, text: str) -> Path:
+    (folder / name).write_text(text)
+    return folder / name
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: d / "nowhere",
+        lambda d: d,  # a folder without CSV files
+        lambda d: Path("/dev/null"),
+        lambda d: write(d / "header.csv", []),
+        lambda d: _text_file(d, "x.csv", ""),
+        lambda d: _text_file(d, "pw.csv", "root:x:0:0\nlp:x:7:7:lp,,,:/var:/bin/sh\n"),
+        lambda d: d / ("n" * 5000),  # a name too long for the file system
+    ],
+    ids=["missing", "no-csv", "dev-null", "header-only", "empty", "not-csv", "name-too-long"],
+)
+def test_the_check_refuses_what_the_loader_refuses_with_the_same_line(tmp_path, make) -> None:
+    checked, loaded = _refusals(make(tmp_path))
+    assert checked == loaded and "\n" not in checked and len(checked) < 300
+
+
+def test_the_check_accepts_a_dirty_folder_the_loader_accepts(dirty_folder: Path) -> None:
+    check_amazon(dirty_folder)
+    check_amazon(dirty_folder / "a.csv")
+
+
+def test_the_check_reads_only_the_first_rows(tmp_path: Path) -> None:
+    """Junk past ``CHECK_ROWS`` unpriced rows is for the cells to find: the check stays fast."""
+    rows = [("Priceless", link(f"B{i:09d}"), "", "", "", "") for i in range(CHECK_ROWS)]
+    write(tmp_path / "late.csv", [*rows, ("Late", link("C000000001"), "", "", "₹5", "")])
+    check_amazon(tmp_path)
+    assert len(load_amazon(tmp_path)[0]) == 1
+    write(tmp_path / "late.csv", rows)
+    check_amazon(tmp_path)  # cannot tell: the loader says
+    with pytest.raises(DataError, match="no row has both"):
         load_amazon(tmp_path)
 
 

@@ -49,8 +49,10 @@ def test_bad_files_are_one_line_and_exit_2(write_matrix, tmp_path, capsys, body,
     "args, message",
     [
         (["--workers", "0"], "--workers must be >= 1, got 0"),
-        (["--cell-memory", "10"], "cell memory limit must be >= 256 MiB, got 10"),
-        (["--cell-timeout", "0"], "cell time limit must be > 0 seconds, got 0.0"),
+        (["--cell-memory", "10"], "--cell-memory: the cell memory limit must be >= 256 MiB"),
+        (["--cell-timeout", "0"], "--cell-timeout: the cell time limit must be > 0 seconds"),
+        (["--cell-timeout", "nan"], "--cell-timeout: the cell time limit must be > 0 seconds"),
+        (["--cell-timeout", "-1", "--cell-memory", "1"], "--cell-timeout: "),
         (["--grid", "nope"], "no grid named 'nope'; grids: m"),
     ],
 )

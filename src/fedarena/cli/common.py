@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fedarena.errors import FedarenaError
+from fedarena.errors import FedarenaError, os_error, shown_path
 from fedarena.sandbox.limits import Limits
 
 if TYPE_CHECKING:
@@ -96,12 +96,17 @@ def add_cell_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def limits(seconds: float, memory_mb: int) -> Limits:
-    """The cell limits of the flags, or a one-line error naming the bad one."""
-    try:
-        return Limits(seconds=seconds, memory_mb=memory_mb)
-    except ValueError as err:
-        raise FedarenaError(str(err)) from None
+def limits(
+    seconds: float, memory_mb: int, flags: tuple[str, str] = ("--cell-timeout", "--cell-memory")
+) -> Limits:
+    """The cell limits of the flags, or a one-line error naming the bad flag (``flags``: the
+    time flag and the memory flag as the command spells them)."""
+    for flag, values in zip(flags, ({"seconds": seconds}, {"memory_mb": memory_mb}), strict=True):
+        try:
+            Limits(**values)
+        except ValueError as err:
+            raise FedarenaError(f"{flag}: {err}") from None
+    return Limits(seconds=seconds, memory_mb=memory_mb)
 
 
 def check_workers(workers: int | None) -> None:
@@ -111,15 +116,18 @@ def check_workers(workers: int | None) -> None:
 
 def check_writable(path: Path) -> None:
     """Refuse an output path that cannot be written before spending time on a run."""
-    if path.is_dir():
-        raise FedarenaError(f"--out: {path} is a folder, expected a file name")
-    for folder in (path.parent, *path.parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise FedarenaError(f"--out: {folder} is a file, not a folder")
-            if not os.access(folder, os.W_OK):
-                raise FedarenaError(f"--out: folder {folder} is not writable")
-            return
+    try:
+        if path.is_dir():
+            raise FedarenaError(f"--out: {shown_path(path)} is a folder, expected a file name")
+        for folder in (path.parent, *path.parent.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise FedarenaError(f"--out: {shown_path(folder)} is a file, not a folder")
+                if not os.access(folder, os.W_OK):
+                    raise FedarenaError(f"--out: folder {shown_path(folder)} is not writable")
+                return
+    except OSError as err:  # a name too long for the file system
+        raise FedarenaError(f"--out: {os_error(path, err, 'cannot write')}") from None
 
 
 class MatrixProgress:

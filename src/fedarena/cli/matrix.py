@@ -53,7 +53,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--skip-unknown",
         action="store_true",
-        help="record cells naming an unregistered component as skipped instead of refusing",
+        help="record cells naming an unregistered component as skipped instead of refusing "
+        "(an invalid option of a registered one is always refused)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     add_monitoring_flags(parser)

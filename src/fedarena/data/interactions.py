@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedarena.errors import DataError
+from fedarena.errors import DataError, os_error, shown_path
 
 REQUIRED_COLUMNS = ("user", "item", "timestamp")
 OPTIONAL_COLUMNS = ("rating", "category")
@@ -343,14 +343,14 @@ class _Where:
 
 def _read_text(file: Path) -> str:
     """The whole file as text; one-line errors for what cannot be read."""
-    if not file.exists():
-        raise DataError(f"{file}: no such file")
-    if not file.is_file():
-        raise DataError(f"{file}: not a file, expected an interaction log")
     try:
+        if not file.exists():
+            raise DataError(f"{shown_path(file)}: no such file")
+        if not file.is_file():
+            raise DataError(f"{shown_path(file)}: not a file, expected an interaction log")
         data = file.read_bytes()
-    except OSError as err:
-        raise DataError(f"{file}: cannot read ({err.strerror})") from err
+    except OSError as err:  # a name too long, no permission
+        raise os_error(file, err, "cannot read", DataError) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fedarena import __version__
-from fedarena.errors import FedarenaError
+from fedarena.errors import FedarenaError, os_error
 from fedarena.io import json_text, write_text_atomic
 from fedarena.matrix.store import CellRecord, finite, now
 from fedarena.scenario.spec import Scenario
@@ -81,6 +81,12 @@ def cells_csv(records: list[CellRecord]) -> str:
 
 
 def export(records: list[CellRecord], sessions: list[dict[str, Any]], folder: Path) -> None:
-    """Write ``cells.json`` and ``cells.csv`` into ``folder``."""
-    write_text_atomic(folder / "cells.json", cells_json(records, sessions))
-    write_text_atomic(folder / "cells.csv", cells_csv(records))
+    """Write ``cells.json`` and ``cells.csv`` into ``folder``; a write that fails (a full
+    disk) is a one-line ``FedarenaError`` naming the file, the old file left whole."""
+    files = {"cells.json": cells_json(records, sessions), "cells.csv": cells_csv(records)}
+    for name, text in files.items():
+        path = folder / name
+        try:
+            write_text_atomic(path, text)
+        except OSError as err:
+            raise os_error(path, err, "cannot write the export") from None

@@ -42,22 +42,41 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fedarena.components import parse_spec, spec_problem
+from fedarena.components import parse_spec, registries
+from fedarena.data.amazon import check_amazon
+from fedarena.data.builtin import generate_catalog
+from fedarena.data.catalog import Catalog
 from fedarena.defenses import DEFENSES, DefenseSpec
 from fedarena.defenses.base import tuning_grid_of
-from fedarena.errors import FedarenaError, SpecError
+from fedarena.engine.assumed_f import AssumedF
+from fedarena.errors import DataError, FedarenaError, SpecError, os_error, shown_path
 from fedarena.matrix.cell import Cell, is_reference, with_twins
 from fedarena.registry import ComponentSpec
 from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
+from fedarena.seeds import BUILTIN_CATALOG_SEED
 
 # In a file, a component spec is a string.
 FIELD_TYPES = {
     f.name: "str" if f.name in COMPONENT_FIELDS else str(f.type) for f in fields(Scenario)
 }
-TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+TYPE_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "str | int": "a string or an integer",
+}
+KINDS: dict[str, type | tuple[type, ...]] = {
+    "int": int,
+    "float": (int, float),
+    "str": str,
+    "bool": bool,
+    "str | int": (str, int),
+}
 DEFAULT_SEED = next(f.default for f in fields(Scenario) if f.name == "seed")
 # The options a tuned variant sets, in grid order: (("max_norm", 2.0),).
 Setting = tuple[tuple[str, Any], ...]
@@ -66,7 +85,7 @@ Setting = tuple[tuple[str, Any], ...]
 def _type_ok(value: Any, kind: str) -> bool:
     if isinstance(value, bool):
         return kind == "bool"
-    return isinstance(value, {"int": int, "float": (int, float), "str": str, "bool": bool}[kind])
+    return isinstance(value, KINDS[kind])
 
 
 @dataclass(frozen=True)
@@ -233,13 +252,15 @@ class Matrix:
         return Tuning(frozenset(seeds), variants)
 
     def problems(self, grids: Sequence[str] | None = None) -> dict[str, str]:
-        """Component specs the registries reject, by canonical text:
-        ``{spec: "file:line: key = spec: why"}``."""
+        """Component specs that name a component no registry has (a plugin not installed yet),
+        by canonical text: ``{spec: "file:line: key = spec: why"}``. Only these can be
+        skipped (``--skip-unknown``): an invalid option of a known component is refused
+        when the file is read."""
         found = {}
         for grid in self._selected(grids):
             for name in COMPONENT_FIELDS:
                 for value in grid.axes.get(name, []):
-                    why = spec_problem(name, value)
+                    why = _unknown_name(name, value)
                     canonical = str(parse_spec(name, value))
                     if why is not None and canonical not in found:
                         where = _location(self.path, self.text, name)
@@ -249,7 +270,7 @@ class Matrix:
 
 def _location(path: Path, text: str, key: str) -> str:
     """``file:line`` of the first line that sets ``key`` (just ``file`` if none does)."""
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    pattern = re.compile(rf"^[\s\ufeff]*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
     match = pattern.search(text)
     if match is None:
         return str(path)
@@ -292,6 +313,113 @@ def _build_problem(link: ComponentSpec) -> str | None:
     except SpecError as err:
         return str(err).removeprefix(f"defense {link.name!r}: ")
     return None
+
+
+def _links(spec: ComponentSpec | DefenseSpec) -> tuple[ComponentSpec, ...]:
+    return spec.links if isinstance(spec, DefenseSpec) else (spec,)
+
+
+def _unknown_name(kind: str, text: str) -> str | None:
+    """Why a spec of ``kind`` names a component that no registry has (or whose entry point
+    failed to load), else None; ``module:Class`` and ``file.py:Class`` plugins are imported
+    only where they run, never here."""
+    registry = registries()[kind]
+    for link in _links(parse_spec(kind, text)):
+        if ":" not in link.name and link.name not in registry.names():
+            return registry.problem(link)
+    return None
+
+
+@cache
+def _builtin_catalog(items: int) -> Catalog:
+    return generate_catalog(items, seed=BUILTIN_CATALOG_SEED)
+
+
+@cache
+def _assumed_f(mode: str | int, shoppers: int, fraction: float, per_round: int) -> int:
+    return AssumedF.of(mode, shoppers, round(fraction * shoppers), per_round).fixed
+
+
+# The scenario fields that ``_contexts`` reads.
+CONTEXT_FIELDS = (
+    "seed",
+    "shoppers",
+    "clients_per_round",
+    "malicious_fraction",
+    "assumed_f",
+    "catalog",
+    "items",
+)
+
+
+def _contexts(scenario: Scenario) -> dict[str, dict[str, Any]]:
+    """What ``build_world`` gives each kind of component of ``scenario``, without drawing its
+    population: the assumed f is taken over all ``shoppers`` (a cell's population is those
+    with a held-out purchase, plus any Sybils), and an Amazon catalog is not loaded."""
+    per_round, fraction = scenario.clients_per_round, scenario.malicious_fraction
+    server = {
+        "n_malicious": _assumed_f(scenario.assumed_f, scenario.shoppers, fraction, per_round),
+        "n_clients": per_round,
+        "seed": scenario.seed,
+    }
+    catalog = _builtin_catalog(scenario.items) if scenario.catalog == "builtin" else None
+    return {
+        "attack": {
+            "n_clients": per_round,
+            "n_malicious": round(fraction * per_round),
+            "seed": scenario.seed,
+            "catalog": catalog,
+        },
+        "defense": server,
+        "strategy": server,
+        "compression": {"seed": scenario.seed},
+    }
+
+
+def _component_problem(kind: str, link: ComponentSpec, context: dict[str, Any]) -> str | None:
+    """Why a cell could not build the registered component ``link`` with ``context``, as
+    ``fedarena run`` would say it, else None. Built-in components are built; entry-point
+    ones only have their options checked, their code running only in the cells' sandboxes
+    (as a plugin's does); a name no registry has is ``Matrix.problems``'s."""
+    registry = registries()[kind]
+    if ":" in link.name or link.name not in registry.names():
+        return None
+    if registry.origins()[link.name].startswith("entry point"):
+        return registry.problem(link)
+    try:
+        registry.create(link, **context)
+    except SpecError as err:
+        return str(err)
+    return None
+
+
+def _check_components(grid: Grid, scenarios: list[Scenario], where: Where) -> None:
+    """Build every registered component of ``grid``'s ``scenarios`` as their cells would
+    (each spec once per context), so that an invalid option is refused before any runs."""
+    written = {
+        kind: {str(parse_spec(kind, text)): text for text in grid.axes.get(kind, [])}
+        for kind in COMPONENT_FIELDS
+    }
+    seen: set[tuple[Any, ...]] = set()
+    for scenario in scenarios:
+        contexts = _contexts(scenario)
+        basis = tuple(getattr(scenario, name) for name in CONTEXT_FIELDS)
+        for kind in COMPONENT_FIELDS:
+            spec = getattr(scenario, kind)
+            for link in _links(spec):
+                if (kind, str(link), basis) in seen:
+                    continue
+                seen.add((kind, str(link), basis))
+                why = _component_problem(kind, link, contexts[kind])
+                if why is not None:
+                    text = written[kind].get(str(spec), str(spec))
+                    raise SpecError(f"{where(kind)}: grid {grid.name!r}: {kind} = {text!r}: {why}")
+
+
+def _fields_named(message: str) -> list[str]:
+    """The scenario fields a message names, in the order it names them."""
+    found = {name: m.start() for name in FIELD_TYPES if (m := re.search(rf"\b{name}\b", message))}
+    return sorted(found, key=found.__getitem__)
 
 
 def _tuning_grid(where: Where, value: Any) -> dict[str, dict[str, tuple[Any, ...]]]:
@@ -383,11 +511,17 @@ def _check_tuning(grids: list[Grid], given: set[str], where: Where) -> None:
 
 
 def parse_matrix(text: str, path: Path) -> Matrix:
-    """Validate a scenario file's text; errors are one line naming the file, line and key."""
+    """Validate a scenario file's text; errors are one line naming the file, line and key.
+
+    A UTF-8 byte-order mark (some editors write one) is ignored. A file that sets no field
+    is refused: it would run one cell of the defaults, which is never what was meant.
+    """
     try:
-        document = tomllib.loads(text)
+        document = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: invalid TOML: {err}") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise SpecError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
 
     def where(*keys: str) -> str:
         """The line of the first of ``keys`` that the file sets (the file alone if none)."""
@@ -397,13 +531,17 @@ def parse_matrix(text: str, path: Path) -> Matrix:
     description = document.pop("description", "")
     if not isinstance(description, str):
         raise SpecError(f"{where('description')}: description must be a string")
+    if not document:
+        what = "empty scenario file" if not text.strip() else "scenario file sets no field"
+        raise SpecError(f"{path}: {what}: set at least one field, e.g. rounds = 30")
     grid_tables = document.pop("grid", [{"name": path.stem}])
     if not isinstance(grid_tables, list) or not grid_tables:
         raise SpecError(f"{where('grid')}: grid must be [[grid]] tables with a name each")
     shared_tuning = _tuning_options(where, document)
     given = set(shared_tuning)
     shared = {key: _axis(where, key, value) for key, value in document.items()}
-    grids = []
+    grids: list[Grid] = []
+    expanded: list[list[Scenario]] = []  # each grid's scenarios
     for number, table in enumerate(grid_tables, start=1):
         if not isinstance(table, dict):
             raise SpecError(f"{where('grid')}: grid must be [[grid]] tables with a name each")
@@ -422,26 +560,32 @@ def parse_matrix(text: str, path: Path) -> Matrix:
         axes = shared | {key: _axis(where, key, value) for key, value in table.items()}
         grid = Grid(name, axes, **tuning)
         try:
-            grid.scenarios()
+            expanded.append(grid.scenarios())
         except FedarenaError as err:
-            raise SpecError(f"{path}: grid {name!r}: {err}") from None
+            raise SpecError(f"{where(*_fields_named(str(err)))}: grid {name!r}: {err}") from None
         grids.append(grid)
     _check_tuning(grids, given, where)
+    for grid, scenarios in zip(grids, expanded, strict=True):
+        _check_components(grid, scenarios, where)
     return Matrix(path=path, description=description, grids=tuple(grids), text=text)
 
 
 def load_matrix(path: Path) -> Matrix:
-    """Read and validate a scenario file (see the module docstring for its format)."""
-    if not path.is_file():
-        raise FedarenaError(f"{path}: no such scenario file")
+    """Read and validate a scenario file (see the module docstring for its format), and each
+    Amazon catalog it names as ``fedarena run`` would (``check_amazon``: the first rows)."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise FedarenaError(f"{path}: cannot read: {err}") from None
+        if not path.is_file():
+            raise FedarenaError(f"{shown_path(path)}: no such scenario file")
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise os_error(path, err, "cannot read the scenario file") from None
+    except UnicodeDecodeError as err:
+        raise FedarenaError(f"{shown_path(path)}: not UTF-8 text (byte {err.start})") from None
     matrix = parse_matrix(text, path)
-    for grid in matrix.grids:
-        for catalog in grid.axes.get("catalog", []):
-            if catalog != "builtin" and not Path(catalog).exists():
-                where = _location(path, text, "catalog")
-                raise SpecError(f"{where}: catalog {catalog!r} does not exist")
+    catalogs = {c for grid in matrix.grids for c in grid.axes.get("catalog", [])}
+    for catalog in sorted(catalogs - {"builtin"}):
+        try:
+            check_amazon(catalog)
+        except DataError as err:
+            raise SpecError(f"{_location(path, text, 'catalog')}: catalog: {err}") from None
     return matrix

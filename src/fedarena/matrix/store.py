@@ -11,6 +11,10 @@ Tables: ``cells`` (status, spec, final and per-round metrics, timings, the
 rest of the run document, error and traceback) and ``sessions`` (one per
 ``fedarena matrix`` invocation: the file, workers, cores, limits, counts and
 wall time; a session without ``finished_at`` was interrupted).
+
+A write that fails (a full disk, a read-only folder) is a ``StoreError`` naming
+the database file and SQLite's reason; the transaction is rolled back (or was,
+by SQLite itself), so every cell committed before it is kept.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fedarena.errors import FedarenaError
+from fedarena.errors import FedarenaError, shown_path
 
 STORE_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
@@ -75,6 +79,19 @@ CREATE TABLE cells (
 );
 CREATE INDEX cells_family ON cells(family);
 """
+
+
+class StoreError(FedarenaError):
+    """The results store cannot be opened or written; the cells committed before are kept."""
+
+
+def _reason(err: sqlite3.Error | OSError) -> str:
+    """SQLite's message and error name (``database or disk is full (SQLITE_FULL)``), or the
+    system's for an ``OSError``."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    name = getattr(err, "sqlite_errorname", None)
+    return f"{err} ({name})" if name else str(err)
 
 
 def now() -> str:
@@ -144,7 +161,9 @@ class ResultStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._create_or_check()
         except sqlite3.DatabaseError as err:
-            raise FedarenaError(f"{path}: cannot use it as a results store: {err}") from None
+            raise StoreError(
+                f"{shown_path(path)}: cannot use it as a results store: {_reason(err)}"
+            ) from None
 
     @classmethod
     def in_folder(cls, folder: Path) -> ResultStore:
@@ -167,8 +186,14 @@ class ResultStore:
                 )
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """End the failed transaction, unless SQLite already rolled it back (as it does on a
+        full disk: a ROLLBACK then fails with "no transaction is active")."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         self._db.close()
@@ -181,13 +206,19 @@ class ResultStore:
 
     def _write(self, sql: str, parameters: Iterable[Any]) -> int:
         """Run one statement in its own immediate transaction; return the last row id."""
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            cursor = self._db.execute(sql, tuple(parameters))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(sql, tuple(parameters))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except (sqlite3.OperationalError, OSError) as err:  # a full disk, a read-only folder
+            raise StoreError(
+                f"{shown_path(self.path)}: cannot write the results store: {_reason(err)}; "
+                "the cells stored before are kept"
+            ) from None
         return int(cursor.lastrowid or 0)
 
     def put(self, record: CellRecord) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO, runtime_checkable
 
-from fedarena.errors import FedarenaError
+from fedarena.errors import FedarenaError, shown_path
 from fedarena.monitoring.norms import NormSummary
 from fedarena.monitoring.observers import check_status, guarded
 
@@ -74,7 +74,7 @@ class JsonLinesSink:
             self._file: TextIO = self.path.open("a", encoding="utf-8", buffering=1)
         except OSError as error:
             raise FedarenaError(
-                f"events file {self.path}: cannot open for writing ({error.strerror})"
+                f"events file {shown_path(self.path)}: cannot open for writing ({error.strerror})"
             ) from None
 
     def emit(self, event: Mapping[str, Any]) -> None:

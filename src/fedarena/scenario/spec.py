@@ -176,6 +176,8 @@ class Scenario:
             raise SpecError(
                 f"clients_per_round ({self.clients_per_round}) exceeds shoppers ({self.shoppers})"
             )
+        if not self.catalog.strip():  # a path of "" is the current folder: never what was meant
+            raise SpecError("catalog must be 'builtin' or a path to an Amazon CSV file or folder")
         if not 0 <= self.malicious_fraction < 0.5:
             raise SpecError(
                 f"malicious_fraction must be in [0, 0.5), got {self.malicious_fraction}"

@@ -36,17 +36,19 @@ class LocalTraining:
 
     def __post_init__(self) -> None:
         if self.epochs <= 0:
-            raise FedarenaError(f"local epochs must be > 0, got {self.epochs}")
+            raise FedarenaError(f"local_epochs must be > 0, got {self.epochs}")
         if self.batch_size <= 0:
             raise FedarenaError(f"batch_size must be > 0, got {self.batch_size}")
         if not self.lr > 0:
-            raise FedarenaError(f"local lr must be > 0, got {self.lr}")
+            raise FedarenaError(f"local_lr must be > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
             raise FedarenaError(
-                f"local optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+                f"local_optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
             )
         if self.negatives_per_positive < 0:
-            raise FedarenaError("negatives_per_positive must be >= 0")
+            raise FedarenaError(
+                f"negatives_per_positive must be >= 0, got {self.negatives_per_positive}"
+            )
         if not 0 <= self.browsed_weight <= 1:
             raise FedarenaError(f"browsed_weight must be in [0, 1], got {self.browsed_weight}")
         if self.prox_mu < 0:
