@@ -45,6 +45,7 @@ from fedarena.engine import guard
 from fedarena.engine.assumed_f import AssumedF
 from fedarena.engine.detection import score_auc
 from fedarena.engine.evaluation import Evaluator
+from fedarena.errors import RunFailed
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.seeds import Stream, stream
 from fedarena.strategies.base import Strategy
@@ -286,6 +287,8 @@ class Federation:
         f = self.assumed_f.for_round(int(is_malicious[valid].sum()))
         f = f if self.assumed_f.mode == "oracle" else max(0, f - int((~valid).sum()))
         unmet = len(kept) > 0 and not self._requirement_met(len(kept), f)
+        # Before the defense runs, which may change its input in place.
+        norms = kept.double().norm(dim=1) if self.observer is not None else None
         skipped, auc = True, None
         if len(kept) and not unmet:
             aggregate = self.defense.aggregate(
@@ -295,7 +298,7 @@ class Federation:
                     round=round,
                     n_malicious=f,
                     client_ids=clients[valid.numpy()],
-                    global_params=self.global_params,
+                    global_params=self.global_params.clone(),  # a defense cannot harm it
                     generator=generator,
                     server_update=(
                         (lambda: self._server_update(round, plan.local))
@@ -331,8 +334,7 @@ class Federation:
             requirement_unmet=unmet,
             suspicion_auc=auc,
         )
-        if self.observer is not None:
-            norms = kept.double().norm(dim=1) if len(kept) else torch.zeros(0)
+        if norms is not None:
             from_malicious = is_malicious[valid]
             record.update_norms = (
                 norms[~from_malicious].tolist(),
@@ -355,6 +357,11 @@ class Federation:
     def evaluate_if_due(self, record: RoundRecord, rounds: int, eval_every: int) -> None:
         """Score the global model into ``record`` every ``eval_every`` rounds and after the last."""
         if (record.round + 1) % eval_every == 0 or record.round == rounds - 1:
+            if not bool(torch.isfinite(self.global_params).all()):
+                raise RunFailed(
+                    f"round {record.round + 1}: the global model holds NaN or Inf, "
+                    "so its metrics are undefined"
+                )
             record.metrics = self.evaluator(self.global_params, self.attack.target_items)
 
     def report(self, record: RoundRecord) -> None:
