@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -82,3 +83,23 @@ def test_by_hand_calls_agree_with_byzfl(name):
     ours = {"Krum": "krum", "TrMean": "trimmed_mean(f=2)", "Median": "median"}[name]
     theirs = getattr(byzfl, name)(**({} if name == "Median" else {"f": 2}))(vectors)
     assert np.allclose(fedarena.aggregate(ours, vectors, f=2), theirs, atol=1e-5)
+
+
+def test_matrix_of_scenarios_runs_them_and_their_twins_in_workers(tmp_path):
+    krum = replace(TINY, defense="krum", rounds=1)
+    table = fedarena.run_matrix([krum, replace(krum, seed=1)], out=tmp_path / "m", workers=1)
+    assert set(table["status"]) == {"done"}
+    assert set(table["defense"]) == {"krum", "fedavg"}  # the cells and their references
+    mine = table[(table["defense"] == "krum") & (table["seed"] == 0)]
+    expected = run_scenario(krum, compare_clean=False)["final"]["ndcg@10"]
+    assert mine["ndcg@10"].item() == expected
+
+
+def test_matrix_of_a_dict_in_the_file_s_shape_and_its_errors(tmp_path):
+    axes = TINY.to_dict() | {"rounds": 1, "defense": ["fedavg", "median"]}
+    table = fedarena.run_matrix(axes, out=tmp_path / "m", workers=1)
+    assert sorted(table["defense"]) == ["fedavg", "median"]
+    with pytest.raises(SpecError, match="defense 'krum': f must be an integer >= 0"):
+        fedarena.run_matrix(axes | {"defense": ["krum(f=-1)"]}, out=tmp_path / "bad")
+    with pytest.raises(SpecError, match="a list of scenarios"):
+        fedarena.run_matrix(42, out=tmp_path / "bad")

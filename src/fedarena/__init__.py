@@ -1,7 +1,8 @@
 """fedarena: attacks x defenses x strategies on a non-IID federated recommender.
 
-``fedarena.run``, ``fedarena.frame`` and ``fedarena.aggregate`` are the Python API
-(``fedarena.api``), imported on first use so that ``import fedarena`` stays light.
+``fedarena.run``, ``fedarena.frame``, ``fedarena.run_matrix`` and ``fedarena.aggregate`` are
+the Python API (``fedarena.api``), imported on first use so that ``import fedarena`` stays
+light.
 """
 
 import importlib
@@ -13,7 +14,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0+unknown"
 
-API = ("run", "frame", "aggregate")
+API = ("run", "frame", "run_matrix", "aggregate")
 
 
 def __getattr__(name: str) -> Any:

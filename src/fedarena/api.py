@@ -1,25 +1,36 @@
-"""The Python API, for scripts and notebooks: ``fedarena.run``, ``fedarena.frame`` and
-``fedarena.aggregate``.
+"""The Python API, for scripts and notebooks: ``fedarena.run``, ``fedarena.frame``,
+``fedarena.run_matrix`` and ``fedarena.aggregate``.
 
 ``run`` takes a ``Scenario``, a dict of its fields or the fields as keywords
 (keywords override) and returns the result document that ``fedarena run
 --out`` writes (docs/results.md); ``frame`` turns result documents into a
 pandas DataFrame, one row per run: its spec fields, then its final metrics.
+``run_matrix`` runs many cells in limited worker processes into a resumable
+store, exactly as ``fedarena matrix`` does, and returns them as a DataFrame
+(the rows of ``cells.csv``); ``fedarena.matrix`` is the package that does the work.
 ``aggregate`` calls one defense by hand on vectors, as ByzFL's aggregators
 are called.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from fedarena.defenses import create_defense
 from fedarena.defenses.base import aggregate_by_hand
-from fedarena.errors import SpecError
+from fedarena.errors import FedarenaError, SpecError
+from fedarena.matrix import runner
+from fedarena.matrix.export import cells_csv
+from fedarena.matrix.file import Matrix, check_catalogs, load_matrix, matrix_from_document
+from fedarena.matrix.store import ResultStore
+from fedarena.sandbox.limits import Limits
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 
@@ -55,6 +66,60 @@ def frame(results: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         for result in results
     ]
     return pd.DataFrame(rows)
+
+
+Cells = (
+    str | os.PathLike[str] | Scenario | Mapping[str, Any] | Sequence[Scenario | Mapping[str, Any]]
+)
+
+
+def matrix_of(cells: Cells) -> Matrix:
+    """A validated matrix from a scenario file's path, a dict in a scenario file's shape
+    (fields, lists of values, ``grid`` tables) or scenarios (each one cell, with its twins)."""
+    if isinstance(cells, str | os.PathLike):
+        return load_matrix(Path(cells))
+    if isinstance(cells, Mapping):
+        return check_catalogs(matrix_from_document(dict(cells), Path("<dict>")))
+    scenarios = [cells] if isinstance(cells, Scenario) else cells
+    if not isinstance(scenarios, Sequence) or not scenarios:
+        raise SpecError(
+            "cells must be a scenario file's path, a dict of its fields or a list of scenarios"
+        )
+    grids = [
+        {"name": f"scenario-{number}"} | scenario_of(one).to_dict()
+        for number, one in enumerate(scenarios)
+    ]
+    return check_catalogs(matrix_from_document({"grid": grids}, Path("<scenarios>")))
+
+
+def run_matrix(
+    cells: Cells,
+    /,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    cell_timeout: float = 900.0,
+    cell_memory: int = 4096,
+    grids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Run ``cells`` (see ``matrix_of``) as ``fedarena matrix`` does, into ``out`` (default
+    ``results/<file name>``, ``results/api`` for dicts and scenarios; a rerun resumes), and
+    return their rows of ``cells.csv``: key, status, spec fields, final metrics, wall time."""
+    built = matrix_of(cells)
+    folder = (
+        Path(out)
+        if out is not None
+        else Path("results") / (built.path.stem if built.path.suffix else "api")
+    )
+    try:
+        limits = Limits(seconds=cell_timeout, memory_mb=cell_memory)
+    except ValueError as err:
+        raise FedarenaError(f"cell_timeout / cell_memory: {err}") from None
+    runner.run_matrix(built, folder, grids=grids, workers=workers, limits=limits)
+    keys = {cell.key for cell in built.cells(grids)}
+    with ResultStore.in_folder(folder) as store:
+        records = [r for r in store.records() if r.key in keys]
+    return pd.read_csv(io.StringIO(cells_csv(records)))
 
 
 def aggregate(defense: str, vectors: Any, weights: Any = None, f: int = 0, seed: int = 0) -> Any:

@@ -522,6 +522,13 @@ def parse_matrix(text: str, path: Path) -> Matrix:
         raise SpecError(f"{path}: invalid TOML: {err}") from None
     except RecursionError:  # tomllib recurses once per nested array or table
         raise SpecError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+    return matrix_from_document(document, path, text)
+
+
+def matrix_from_document(document: dict[str, Any], path: Path, text: str = "") -> Matrix:
+    """Validate a scenario file's contents, read (``parse_matrix``) or given as a dict of the
+    same shape (``fedarena.run_matrix``); ``text``, when there is one, places errors on lines."""
+    document = dict(document)
 
     def where(*keys: str) -> str:
         """The line of the first of ``keys`` that the file sets (the file alone if none)."""
@@ -581,11 +588,17 @@ def load_matrix(path: Path) -> Matrix:
         raise os_error(path, err, "cannot read the scenario file") from None
     except UnicodeDecodeError as err:
         raise FedarenaError(f"{shown_path(path)}: not UTF-8 text (byte {err.start})") from None
-    matrix = parse_matrix(text, path)
+    return check_catalogs(parse_matrix(text, path))
+
+
+def check_catalogs(matrix: Matrix) -> Matrix:
+    """``matrix``, once each Amazon catalog it names reads as ``fedarena run`` would read it
+    (``check_amazon``: the first rows of each file)."""
     catalogs = {c for grid in matrix.grids for c in grid.axes.get("catalog", [])}
     for catalog in sorted(catalogs - {"builtin"}):
         try:
             check_amazon(catalog)
         except DataError as err:
-            raise SpecError(f"{_location(path, text, 'catalog')}: catalog: {err}") from None
+            where = _location(matrix.path, matrix.text, "catalog")
+            raise SpecError(f"{where}: catalog: {err}") from None
     return matrix
