@@ -1,19 +1,27 @@
 # `make run` and `make test` build .venv on first use: torch's CPU wheel first
-# (a plain `pip install torch` would pull a multi-GB CUDA build), then the project.
+# (a plain `pip install torch` from PyPI pulls a multi-GB CUDA build), then the project.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.fedarena-installed
+# The stamp is named by the content of what the venv is built from, not its date: a fresh
+# checkout (newer files) over a cached .venv reuses it; an edit rebuilds it.
+STAMP := $(VENV)/.fedarena-installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
+# PyTorch's CPU wheel index where it is reachable (a GitHub runner); otherwise pip's own
+# configuration (here: a local wheel directory that holds the CPU build).
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_INDEX = $(shell $(PYTHON) -c "import urllib.request as u; \
+	u.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=5)" 2>/dev/null && echo --index-url $(TORCH_CPU_INDEX))
 
-.PHONY: run test lint format bench clean chromium prometheus smoke leaderboard check bench-compare
+.PHONY: run test lint format bench clean chromium prometheus bubblewrap smoke leaderboard check bench-compare
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e '.[dev,monitoring,deploy,movielens,mlflow]'
 	# byzfl is only a test oracle; its torchvision dependency would replace torch.
 	$(BIN)/python -m pip install --quiet --no-deps byzfl==0.0.11
+	rm -f $(VENV)/.fedarena-installed*
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -48,6 +56,13 @@ prometheus:
 	command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
 		|| echo "prometheus unavailable: the promtool tests will skip"
+
+# Submitted code runs under bubblewrap (docs/submitting-a-defense.md); without it the sandbox
+# says so and falls back to process limits, and the tests that need it skip.
+bubblewrap:
+	command -v bwrap >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null) \
+		|| echo "bubblewrap unavailable: submitted code runs under process limits only"
 
 smoke: $(STAMP)
 	$(BIN)/fedarena matrix --scenario scenarios/smoke.toml --workers 2 --out results/smoke

@@ -4,8 +4,10 @@ and every file they name exists."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,23 @@ def test_commands_parse_and_name_existing_targets(command):
     for word in words:
         if word.startswith(("leaderboard/", "scenarios/", "benchmarks/")) and "*" not in word:
             assert (ROOT / word).exists(), f"{command}: {word} does not exist"
+
+
+def test_a_fresh_checkout_over_a_cached_venv_does_not_reinstall(tmp_path):
+    """The stamp is named by content: newer files with the same content (what a checkout over
+    a restored Actions cache gives) keep it; an edited pyproject.toml builds the venv again."""
+    for name in ("Makefile", "pyproject.toml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    stamp = re.search(r"touch (\S+)", _dry_run(tmp_path)).group(1)
+    (tmp_path / stamp).parent.mkdir()
+    (tmp_path / stamp).touch()
+    os.utime(tmp_path / "pyproject.toml")  # newer than the stamp, as after a checkout
+    assert "pip install" not in _dry_run(tmp_path)
+    with (tmp_path / "pyproject.toml").open("a") as file:
+        file.write("\n# edited\n")
+    assert "pip install --quiet torch==2.13.0" in _dry_run(tmp_path)
+
+
+def _dry_run(folder: Path) -> str:
+    out = subprocess.run(["make", "-n", "-C", str(folder), "test"], capture_output=True, text=True)
+    return out.stdout
