@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +104,13 @@ def test_matrix_of_a_dict_in_the_file_s_shape_and_its_errors(tmp_path):
         fedarena.run_matrix(axes | {"defense": ["krum(f=-1)"]}, out=tmp_path / "bad")
     with pytest.raises(SpecError, match="a list of scenarios"):
         fedarena.run_matrix(42, out=tmp_path / "bad")
+
+
+def test_the_documented_example_runs(tmp_path, monkeypatch):
+    page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
+    example = page.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(example, "docs/python-api.md", "exec"), namespace)
+    assert set(namespace["table"]["status"]) == {"done"}
+    assert sorted(set(namespace["table"]["defense"])) == ["fedavg", "krum"]
