@@ -50,12 +50,35 @@ def _done(store: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT key FROM cells WHERE status = 'done'")}
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _descendants(pid: int) -> set[int]:
+    """The live processes started, directly or not, by ``pid`` (fork server, resource
+    tracker, workers in their own process groups, jails in their own sessions)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (a zombie is dead)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
 
 
 def _wait_for_progress(store: Path, before: set[str], process: subprocess.Popen) -> None:
@@ -94,13 +117,16 @@ def test_kill_minus_nine_repeatedly_then_resume(write_matrix, plugin, tmp_path):
         time.sleep(rng.uniform(0.0, 0.3))  # land anywhere: mid-cell, mid-commit, between cells
         pgid = os.getpgid(process.pid)
         if kill == 0:
-            # The main process alone: its fork server and workers must not outlive it.
+            # The main process alone: its fork server, resource tracker, workers and jails
+            # must not outlive it.
+            started = _descendants(process.pid)
+            assert started, "the matrix started no process"
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             deadline = time.monotonic() + 10
-            while _group_alive(pgid) and time.monotonic() < deadline:
+            while _alive(started) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not _group_alive(pgid), "worker processes outlived the killed matrix"
+            assert not _alive(started), "processes outlived the killed matrix"
         else:
             os.killpg(pgid, signal.SIGKILL)
             process.wait()

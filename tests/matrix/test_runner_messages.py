@@ -4,17 +4,23 @@ parent's poll interleave."""
 from __future__ import annotations
 
 import multiprocessing
+import time
 
 from fedarena.matrix.cell import Cell
 from fedarena.matrix.runner import MatrixRunner, _Job
 from fedarena.sandbox.limits import Interim, Limits, Outcome
+from fedarena.sandbox.messages import Channel
 from tiny import TINY
 
 
-class ExitedProcess:
-    """A worker that has already exited with status 0."""
+class ExitedChild:
+    """A worker that has already exited with status 0, its messages still in the pipe."""
 
     exitcode = 0
+
+    def __init__(self, messages) -> None:
+        self.messages = messages
+        self.started = time.monotonic()
 
     def is_alive(self) -> bool:
         return False
@@ -22,11 +28,8 @@ class ExitedProcess:
     def join(self, timeout: float | None = None) -> None:
         return None
 
-    def kill(self) -> None:
-        raise AssertionError("an exited worker is not killed")
-
-    def close(self) -> None:
-        return None
+    def stop(self, grace: float) -> None:
+        self.messages.close()
 
 
 class Rounds:
@@ -37,22 +40,22 @@ class Rounds:
         self.rounds.append(values["round"])
 
 
-class LateConnection:
+class LateChannel:
     """The read end of a pipe whose first poll comes just before the worker's last write."""
 
-    def __init__(self, connection) -> None:
-        self.connection = connection
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
         self.polls = 0
 
     def poll(self) -> bool:
         self.polls += 1
-        return self.polls > 1 and self.connection.poll()
+        return self.polls > 1 and self.channel.poll()
 
     def recv(self):
-        return self.connection.recv()
+        return self.channel.recv()
 
     def close(self) -> None:
-        self.connection.close()
+        self.channel.close()
 
 
 def _job(messages: list[object], rounds: Rounds | None = None, late: bool = False) -> _Job:
@@ -60,8 +63,8 @@ def _job(messages: list[object], rounds: Rounds | None = None, late: bool = Fals
     for message in messages:
         send.send(message)
     send.close()
-    connection = LateConnection(receive) if late else receive
-    return _Job(Cell.of(TINY), ExitedProcess(), connection, 0.0, 1e12, rounds)
+    channel = LateChannel(Channel(receive)) if late else Channel(receive)
+    return _Job(Cell.of(TINY), ExitedChild(channel), rounds)
 
 
 def _runner() -> MatrixRunner:
@@ -87,3 +90,13 @@ def test_a_worker_that_exited_without_an_outcome_fails_its_cell_with_its_status(
     outcome = _runner()._poll(_job([Interim({"round": 1})]))
     assert outcome.status == "failed"
     assert outcome.reason == "the worker process exited with status 0 before reporting"
+
+
+def test_a_worker_that_sends_an_object_of_another_type_fails_its_cell_unread():
+    class Smuggled:  # unpickling it in the parent would run the worker's code
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    outcome = _runner()._poll(_job([Smuggled()]))
+    assert outcome.status == "failed"
+    assert outcome.reason == "a child sent an object of type builtins.print, which is refused"

@@ -49,7 +49,7 @@ def test_misbehaving_defenses_fail_their_cells_and_the_matrix_goes_on(
 
     assert rows["NeedsTen"].status == "skipped"
     assert "needs n >= 10 clients per round, got n=5" in rows["NeedsTen"].reason
-    assert elapsed < 30
+    assert elapsed < 60  # six jailed interpreters importing torch, on two workers
 
 
 def test_unknown_components_can_be_skipped_instead_of_refused(write_matrix, tmp_path):

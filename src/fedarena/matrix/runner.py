@@ -6,8 +6,17 @@ threads of the parent (the progress display). The parent alone writes the
 store: a cell's row is committed as soon as its outcome arrives, so killing
 the matrix loses at most the cells in flight. It enforces each cell's wall
 time (the worker is killed and the cell failed), and a worker that dies
-without an outcome (memory exhausted, crashed, killed) fails its cell with
-the signal or exit status.
+without an outcome (memory exhausted, crashed, killed, its fork server
+killed) fails its cell with the signal or exit status; the next cell gets a
+fresh fork server if it is needed.
+
+A cell whose components include a plugin file (untrusted code) runs instead
+in a fresh interpreter jailed by bubblewrap (``fedarena.sandbox.bwrap``),
+seeing only Python, the plugin's folder and the scenario's data; where
+bubblewrap is absent it is forked like the others, after a one-line notice.
+Either way, no process of a cell outlives it: a forked worker leads its own
+process group, killed whole when the cell ends, and a jail's processes die
+with it (``fedarena.sandbox.launcher``).
 """
 
 from __future__ import annotations
@@ -19,28 +28,30 @@ import platform
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from fedarena import __version__
-from fedarena.errors import FedarenaError, SpecError
+from fedarena.errors import FedarenaError, SpecError, os_error
 from fedarena.matrix.cell import Cell
 from fedarena.matrix.export import export
 from fedarena.matrix.file import Matrix
 from fedarena.matrix.store import CellRecord, ResultStore, now
 from fedarena.monitoring.observers import MatrixObserver, RoundObserver
+from fedarena.sandbox import bwrap
+from fedarena.sandbox.launcher import Child, ForkedChild, JailedChild
 from fedarena.sandbox.limits import Interim, Limits, Outcome, death_reason
 from fedarena.sandbox.process import (
     EXIT_GRACE_S,
     preload_in_children,
     process_context,
+    read_outcome,
     start_fork_server,
 )
-from fedarena.scenario.spec import COMPONENT_FIELDS
+from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
 
 preload_in_children("fedarena.matrix.worker")
 
@@ -98,10 +109,7 @@ class Monitor:
 @dataclass
 class _Job:
     cell: Cell
-    process: BaseProcess
-    connection: Connection
-    started: float
-    deadline: float
+    child: Child
     rounds: RoundObserver | None = None  # who hears the cell's rounds, when monitored
 
 
@@ -110,6 +118,14 @@ def _in_worker(*args: Any) -> None:
     from fedarena.matrix.worker import worker_main
 
     worker_main(*args)
+
+
+def _jail_readable(scenario: Scenario) -> list[Path]:
+    """What a jailed cell must read: its plugins' folders and a catalog given by path."""
+    readable = bwrap.code_folders(scenario.plugin_files)
+    if scenario.catalog != "builtin":
+        readable.append(Path(scenario.catalog).resolve())
+    return readable
 
 
 class MatrixRunner:
@@ -171,9 +187,10 @@ class MatrixRunner:
                         jobs.append(self._start(cell))
                 if not jobs:
                     continue
-                timeout = min(j.deadline for j in jobs) - time.monotonic()
+                timeout = min(j.child.started for j in jobs) + self.limits.seconds
+                timeout -= time.monotonic()
                 wait(
-                    [j.connection for j in jobs] + [j.process.sentinel for j in jobs],
+                    [j.child.messages for j in jobs] + [j.child.sentinel for j in jobs],
                     timeout=min(max(timeout, 0.0), POLL_S),
                 )
                 for job in list(jobs):
@@ -187,35 +204,34 @@ class MatrixRunner:
         return counts
 
     def _start(self, cell: Cell) -> _Job:
-        receive, send = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=_in_worker,
-            args=(send, cell.scenario.to_dict(), self.limits, self._cwd, self.monitor is not None),
-            name=f"fedarena-cell-{cell.key[:12]}",
-            daemon=True,
-        )
-        process.start()
-        send.close()  # the worker holds the only write end: its death closes the pipe
-        started = time.monotonic()
+        """Start the cell's worker: jailed when it runs plugin code and bubblewrap is here."""
+        args = (cell.scenario.to_dict(), self.limits, self._cwd, self.monitor is not None)
+        child: Child
+        if cell.scenario.plugin_files and bwrap.available():
+            from fedarena.matrix.worker import worker_main  # the jail imports it, not the parent
+
+            child = JailedChild(worker_main, args, _jail_readable(cell.scenario))
+        else:
+            child = ForkedChild(self._context, _in_worker, args, f"cell-{cell.key[:12]}")
         rounds = None
         if self.monitor is not None:
             self.monitor.cells.on_cell_start(cell.key[:12])
             rounds = self.monitor.rounds(cell.key[:12])
-        return _Job(cell, process, receive, started, started + self.limits.seconds, rounds)
+        return _Job(cell, child, rounds)
 
     def _poll(self, job: _Job) -> Outcome | None:
         """The job's outcome if it has one (a message, a death, a timeout), else ``None``."""
-        elapsed = time.monotonic() - job.started
+        elapsed = max(time.monotonic() - job.child.started, 0.0)
         outcome = self._read(job, elapsed)
-        if outcome is None and not job.process.is_alive():
+        if outcome is None and not job.child.is_alive():
             # The worker may have written its outcome just before exiting: read once more.
             outcome = self._read(job, elapsed) or Outcome(
-                "failed", elapsed, reason=death_reason(job.process.exitcode)
+                "failed", elapsed, reason=death_reason(job.child.exitcode)
             )
         if outcome is not None:
             self._stop(job, grace=EXIT_GRACE_S)
             return outcome
-        if time.monotonic() > job.deadline:
+        if time.monotonic() > job.child.started + self.limits.seconds:
             self._stop(job, grace=0.0)
             return Outcome(
                 "failed", elapsed, reason=f"time limit of {self.limits.seconds:g} s exceeded"
@@ -225,26 +241,17 @@ class MatrixRunner:
     def _read(self, job: _Job, elapsed: float) -> Outcome | None:
         """Pass the worker's round reports on; its outcome if it has sent it (a closed pipe
         without one is a death), else ``None``."""
-        while job.connection.poll():
-            try:
-                message = job.connection.recv()
-            except (EOFError, OSError):
-                job.process.join(EXIT_GRACE_S)
-                return Outcome("failed", elapsed, reason=death_reason(job.process.exitcode))
-            if not isinstance(message, Interim):
-                return message
+
+        def on_interim(message: Interim) -> None:
             if job.rounds is not None:
                 job.rounds.on_round(**message.values)
-        return None
+
+        return read_outcome(job.child, elapsed, on_interim)
 
     def _stop(self, job: _Job, grace: float) -> None:
-        """Reap the worker, killing it if it is still alive after ``grace`` seconds."""
-        job.process.join(grace)
-        if job.process.is_alive():
-            job.process.kill()
-            job.process.join()
-        job.connection.close()
-        job.process.close()
+        """Reap the worker, killing it if it is still alive after ``grace`` seconds, and every
+        process it left in its group (or jail)."""
+        job.child.stop(grace)
 
     def _record(self, cell: Cell, outcome: Outcome) -> CellRecord:
         return CellRecord(
@@ -301,8 +308,11 @@ def run_matrix(
     """Run a scenario file's cells into ``folder``'s store, resuming; export CSV and JSON;
     ``monitor`` watches the cells and their rounds.
 
-    A component that the registries reject is an error naming the file and
-    key, unless ``skip_unknown``: its cells are then recorded as skipped.
+    A component name that no registry has is an error naming the file and
+    key, unless ``skip_unknown``: its cells are then recorded as skipped (an
+    invalid option of a known component was refused when the file was loaded).
+    A store or export that cannot be written (a full disk) is a one-line
+    ``FedarenaError``; the cells stored before it are kept.
     """
     start_fork_server()
     problems = matrix.problems(grids)
@@ -316,7 +326,10 @@ def run_matrix(
         if reasons:
             skip[cell.key] = reasons[0]
     workers = workers or available_cores()
-    _writable_folder(folder)
+    try:
+        _writable_folder(folder)
+    except OSError as err:  # a name too long, a full disk
+        raise FedarenaError(f"--out: {os_error(folder, err, 'cannot create the folder')}") from None
     with _exclusive(folder), ResultStore.in_folder(folder) as store:
         session = store.start_session(
             matrix=str(matrix.path),
@@ -336,6 +349,10 @@ def run_matrix(
         try:
             counts = runner.run(cells, skip, on_outcome, on_start)
             store.finish_session(session, time.perf_counter() - start, counts.as_dict())
-        finally:  # an interrupted run still leaves its finished cells exported
-            export(store.records(), store.sessions(), folder)
+        except BaseException:  # an interrupted run still leaves its finished cells exported
+            # The error that stopped the run is the one to report (a full disk fails both).
+            with suppress(FedarenaError):
+                export(store.records(), store.sessions(), folder)
+            raise
+        export(store.records(), store.sessions(), folder)
     return counts

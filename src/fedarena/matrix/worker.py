@@ -2,7 +2,9 @@
 
 The process is forked from a server that imported this module, and with it
 torch and every registered component (seconds of imports paid once, not once
-per cell); it sets its limits first (``fedarena.sandbox.child``). Its outcome is ``done``
+per cell), or, for a cell that runs a plugin file, started in a bubblewrap
+jail that imports it afresh (``fedarena.sandbox.jail``); it sets its limits
+first (``fedarena.sandbox.child``). Its outcome is ``done``
 with the run document, ``skipped`` when the spec cannot run by construction
 (``SpecError``: unknown options, a defense's precondition such as Krum's
 n > 2f + 2), or ``failed`` with the error and its traceback. The parent

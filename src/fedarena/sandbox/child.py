@@ -2,29 +2,19 @@
 
 A child caps its address space (``RLIMIT_AS``), writes no core file, trains
 with one torch thread, and asks the kernel to kill it when its parent (the
-fork server, which exits with the process that started it) dies.
+fork server or the jail's supervisor, which die with the process that started
+them) dies.
 """
 
 from __future__ import annotations
 
-import ctypes
 import resource
-import signal
 import traceback
 
 import torch
 
+from fedarena.sandbox.lifetime import die_with_parent
 from fedarena.sandbox.limits import Limits, Outcome, one_line, out_of_memory
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent exits (no orphaned children)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the parent kills children it outlives
-        return
 
 
 def apply_limits(limits: Limits) -> None:
@@ -32,7 +22,7 @@ def apply_limits(limits: Limits) -> None:
     cap = limits.memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _die_with_parent()
+    die_with_parent()
     torch.set_num_threads(1)
 
 

@@ -37,6 +37,12 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Ready:
+    """A child's first message: it has imported its code, so its time limit starts now (a
+    fresh interpreter, the fork server's or a jail's, takes seconds to import torch)."""
+
+
+@dataclass(frozen=True)
 class Interim:
     """A message a child sends before its ``Outcome``: keyword values for its parent to pass
     on (a matrix cell's rounds, to the parent's monitoring)."""

@@ -2,16 +2,19 @@
 
 Children are forked from a ``forkserver`` that has imported torch and the
 child-side code of its callers once (``preload_in_children``), so a child
-starts in milliseconds and inherits no thread of the parent. A child caps its
-address space, writes no core file, uses one torch thread and dies with its
-parent (``fedarena.sandbox.child.apply_limits``). The parent waits at most the
-time limit, then kills it; a child that dies without reporting is described
-by its signal or status.
+starts in milliseconds and inherits no thread of the parent; the fork server
+dies with the process that started it (``fedarena.sandbox.server``). A child
+leads its own process group, caps its address space, writes no core file,
+uses one torch thread and dies with its parent
+(``fedarena.sandbox.child.apply_limits``). The parent waits at most the time
+limit, then kills it; a child that dies without reporting is described by its
+signal or status; and whatever the child forked dies with its group.
 
 The matrix runner starts many such children at once
-(``fedarena.matrix.runner.MatrixRunner``);
-``run_limited`` runs one call and waits for it, as the conformance checks of a
-submitted defense do.
+(``fedarena.matrix.runner.MatrixRunner``); ``run_limited`` runs one call and
+waits for it, as the conformance checks of a submitted defense do, and
+``wait_outcome`` waits for any child, forked or jailed
+(``fedarena.sandbox.launcher``).
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import os
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
 from typing import Any
 
-from fedarena.sandbox.limits import Limits, Outcome, death_reason
+from fedarena.sandbox.launcher import Child, ForkedChild
+from fedarena.sandbox.limits import Interim, Limits, Outcome, Ready, death_reason
+from fedarena.sandbox.messages import UnsafeMessage
 
 EXIT_GRACE_S = 5.0
-_PRELOAD = ["fedarena.sandbox.child"]
+_PRELOAD = ["fedarena.sandbox.server", "fedarena.sandbox.child", "fedarena.sandbox.launcher"]
 
 
 def preload_in_children(module: str) -> None:
@@ -77,42 +83,70 @@ def _in_sandbox(
     connection.close()
 
 
+def read_outcome(
+    child: Child, elapsed: float, on_interim: Callable[[Interim], None] | None = None
+) -> Outcome | None:
+    """Pass the child's ``Interim`` messages on (a ``Ready`` starts its time limit); its
+    outcome if it has sent it (a closed pipe or an unsafe message is a failure), else
+    ``None``."""
+    while child.messages.poll():
+        try:
+            message = child.messages.recv()
+        except (EOFError, OSError):
+            child.join(EXIT_GRACE_S)
+            return Outcome("failed", elapsed, reason=death_reason(child.exitcode))
+        except UnsafeMessage as err:
+            return Outcome("failed", elapsed, reason=str(err))
+        if isinstance(message, Outcome):
+            return message
+        if isinstance(message, Ready):
+            child.started = time.monotonic()
+        if isinstance(message, Interim) and on_interim is not None:
+            on_interim(message)
+    return None
+
+
+def wait_outcome(
+    child: Child, limits: Limits, on_interim: Callable[[Interim], None] | None = None
+) -> Outcome:
+    """Wait for ``child``'s outcome at most ``limits.seconds``, then stop it (its group too):
+    its outcome, or ``failed`` with the time limit or how it died."""
+    grace = EXIT_GRACE_S
+    try:
+        while True:
+            deadline = child.started + limits.seconds
+            wait([child.messages, child.sentinel], timeout=max(deadline - time.monotonic(), 0))
+            elapsed = max(time.monotonic() - child.started, 0.0)
+            outcome = read_outcome(child, elapsed, on_interim)
+            if outcome is None and not child.is_alive():
+                # It may have written its outcome just before exiting: read once more.
+                outcome = read_outcome(child, elapsed, on_interim) or Outcome(
+                    "failed", elapsed, reason=death_reason(child.exitcode)
+                )
+            if outcome is not None:
+                return outcome
+            if time.monotonic() >= child.started + limits.seconds:
+                grace = 0.0
+                return Outcome(
+                    "failed", elapsed, reason=f"time limit of {limits.seconds:g} s exceeded"
+                )
+    finally:
+        child.stop(grace)
+
+
 def run_limited(
-    target: Callable[..., Any], args: tuple[Any, ...], limits: Limits, name: str = "sandbox"
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    limits: Limits,
+    name: str = "sandbox",
+    context: BaseContext | None = None,
 ) -> Outcome:
     """``target(*args)`` in a limited child: ``done`` with its (picklable) return value,
     or ``failed`` with the error and traceback, the time limit, the memory limit or the
-    signal that killed the child. ``target`` must be a module-level function."""
-    start_fork_server()
-    context = process_context()
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(
-        target=_in_sandbox,
-        args=(send, target, args, limits, os.getcwd()),
-        name=f"fedarena-{name}",
-        daemon=True,
-    )
-    process.start()
-    send.close()  # the child holds the only write end: its death closes the pipe
-    started = time.monotonic()
-    grace = EXIT_GRACE_S
-    try:
-        wait([receive, process.sentinel], timeout=limits.seconds)
-        elapsed = time.monotonic() - started
-        if receive.poll():
-            try:
-                return receive.recv()
-            except (EOFError, OSError):
-                process.join(EXIT_GRACE_S)
-                return Outcome("failed", elapsed, reason=death_reason(process.exitcode))
-        if not process.is_alive():
-            return Outcome("failed", elapsed, reason=death_reason(process.exitcode))
-        grace = 0.0
-        return Outcome("failed", elapsed, reason=f"time limit of {limits.seconds:g} s exceeded")
-    finally:
-        process.join(grace)
-        if process.is_alive():
-            process.kill()
-            process.join()
-        receive.close()
-        process.close()
+    signal that killed the child. ``target`` must be a module-level function; ``context``
+    forks the child (default: the fork server; plain ``fork`` inside a jail)."""
+    if context is None:
+        start_fork_server()
+        context = process_context()
+    child = ForkedChild(context, _in_sandbox, (target, args, limits, os.getcwd()), name)
+    return wait_outcome(child, limits)
