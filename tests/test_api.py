@@ -114,3 +114,20 @@ def test_the_documented_example_runs(tmp_path, monkeypatch):
     exec(compile(example, "docs/python-api.md", "exec"), namespace)
     assert set(namespace["table"]["status"]) == {"done"}
     assert sorted(set(namespace["table"]["defense"])) == ["fedavg", "krum"]
+
+
+def test_a_plain_script_without_a_main_guard_runs_once(tmp_path):
+    """multiprocessing would rerun an unguarded script in every worker; fedarena's don't."""
+    script = tmp_path / "script.py"
+    fields = TINY.to_dict() | {"rounds": 1}
+    script.write_text(
+        "import fedarena\n"
+        "print('top level', flush=True)\n"
+        f"table = fedarena.run_matrix({fields!r}, out='out', workers=1)\n"
+        "print(sorted(set(table['status'])))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["top level", "['done']"]
