@@ -105,7 +105,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
     spec = parse_spec("defense", args.spec)  # once: everything after uses this value
     check_workers(args.workers)
     cell_limits = limits(args.cell_timeout, args.cell_memory)
-    check_limits = limits(args.check_timeout, args.cell_memory)
+    check_limits = limits(
+        args.check_timeout, args.cell_memory, ("--check-timeout", "--cell-memory")
+    )
     if not args.budget > 0:
         raise FedarenaError(f"--budget must be > 0 seconds, got {args.budget}")
     matrix = load_matrix(args.scenario)
