@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,22 @@ def test_metrics_port_is_a_run_config_key_checked_as_a_port():
     for bad in (-1, 70000, "x", True):
         with pytest.raises(FedarenaError, match="run config: metrics_port must be a port"):
             AppConfig.from_run_config({"metrics_port": bad})
+
+
+def test_flwr_build_makes_a_fab_of_the_configuration_alone(tmp_path):
+    # docs/flower.md: the FAB holds pyproject.toml only; a SuperNode needs fedarena installed.
+    flwr = Path(sys.executable).parent / "flwr"
+    done = subprocess.run(
+        [str(flwr), "build", "--app", str(APP)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FLWR_HOME": str(tmp_path / "home")},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (fab,) = tmp_path.glob("*.fab")
+    names = zipfile.ZipFile(fab).namelist()
+    assert [n for n in names if not n.startswith(".info/")] == ["pyproject.toml"]
+    docs = (APP.parent / "docs" / "flower.md").read_text()
+    assert "holds only `pyproject.toml`" in docs and "pip install fedarena==<version>" in docs

@@ -38,12 +38,14 @@ def flower_files(tmp_path, monkeypatch):
 
 def test_flower_simulation_equals_the_in_process_engine_and_stays_quiet(flower_files, capfd):
     rounds = []
-    flower = run_scenario(replace(SCENARIO, engine="flower"), on_round=rounds.append)
+    # One Flower run (each costs a SuperLink and Ray): the clean twin is the same code path.
+    flower = run_scenario(
+        replace(SCENARIO, engine="flower"), on_round=rounds.append, compare_clean=False
+    )
     out, err = capfd.readouterr()
-    in_process = run_scenario(SCENARIO)
+    in_process = run_scenario(SCENARIO, compare_clean=False)
     for key in METRIC_KEYS:
         assert flower["final"][key] == pytest.approx(in_process["final"][key], abs=1e-6)
-        assert flower["clean"][key] == pytest.approx(in_process["clean"][key], abs=1e-6)
     assert [r.round for r in rounds] == [0, 1, 2]
     assert [r["flagged"] for r in flower["rounds"]] == [r["flagged"] for r in in_process["rounds"]]
     assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0

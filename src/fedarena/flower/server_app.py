@@ -12,9 +12,10 @@ on the SuperLink's machine for the result JSON, empty for none),
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class AppConfig:
     verbose: bool = False
     metrics_port: int = 0
     round_timeout: float = ROUND_TIMEOUT_S
+    progress: str = ""
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> AppConfig:
@@ -70,8 +72,9 @@ class AppConfig:
             raise FedarenaError(
                 f"run config: round_timeout must be a number of seconds > 0, got {timeout!r}"
             )
+        progress = values.pop("progress", "")
         scenario = Scenario.from_dict(values, where="run config")
-        return cls(scenario, str(out), bool(verbose), port, float(timeout))
+        return cls(scenario, str(out), bool(verbose), port, float(timeout), str(progress))
 
 
 def discover(grid: Grid, n_shoppers: int, timeout: float = DISCOVERY_TIMEOUT_S) -> dict[int, int]:
@@ -156,6 +159,24 @@ def _print_round(record: RoundRecord) -> None:
     )
 
 
+class ProgressFile:
+    """Every round's record and observer call as JSON lines in ``path``, for the process
+    that started the run (``fedarena.flower.simulation``) to replay in order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, record: RoundRecord) -> None:
+        self._write({"record": asdict(record)})
+
+    def on_round(self, **values: Any) -> None:
+        self._write({"observed": values})
+
+    def _write(self, line: dict[str, Any]) -> None:
+        with self.path.open("a") as file:
+            file.write(json.dumps(line) + "\n")
+
+
 def _observer(config: AppConfig) -> RoundObserver | None:
     """Prometheus metrics of the rounds on ``metrics_port`` (0: none)."""
     if not config.metrics_port:
@@ -174,12 +195,15 @@ def main(grid: Grid, context: Context) -> None:
     """Deployment entry point: the scenario from the run config, the result to ``out``."""
     config = AppConfig.from_run_config(context.run_config)
     configure_flower_logging(config.verbose)
+    on_round, observer = _print_round, _observer(config)
+    if config.progress:
+        on_round = observer = ProgressFile(Path(config.progress))
     result = serve(
         grid,
         build_world(config.scenario),
-        _print_round,
+        on_round,
         config.verbose,
-        observer=_observer(config),
+        observer=observer,
         round_timeout=config.round_timeout,
     )
     if config.out:

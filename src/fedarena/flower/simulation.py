@@ -1,99 +1,64 @@
 """Run a scenario through Flower's simulation runtime (Ray): the engine ``flower``, ``simulate``.
 
-One virtual SuperNode per shopper (``partition-id`` = shopper id), each running
-``fedarena.flower.client_app.app`` in a pool of Ray actors of one CPU each; the
-``ServerApp`` runs ``fedarena.flower.server_app.serve`` in this process, so
-``on_round`` sees every round as the in-process engine's does.
+The run is Flower's supported simulation path, the one ``flwr run flower-app`` takes on
+a local simulation connection: ``fedarena.flower.local_simulation.run_app`` runs a
+Flower App whose components are ``fedarena.flower.server_app:app`` and
+``fedarena.flower.client_app:app`` on one virtual SuperNode per shopper
+(``partition-id`` = shopper id), each a Ray actor of one CPU. The scenario travels as
+the App's run config; the ServerApp writes each round (and each round-observer call)
+to a progress file that this process replays into ``on_round`` and ``observer``, and
+the result document to a file read at the end.
 
-Ray's start costs 10-15 s and about 1.8 GB; Ray keeps its files under
-``RAY_TMPDIR`` (default ``/tmp``). ``run_simulation`` is the documented Python
-entry point of Flower's simulation runtime; Flower 1.42 marks it deprecated in
-favour of ``flwr run``, which would need a SuperLink process per run.
+Ray's start costs 10-15 s and about 1.8 GB; Ray keeps its files under ``RAY_TMPDIR``
+(default ``/tmp``). Flower's and Ray's own output goes to a log file, not the console:
+``FEDARENA_FLOWER_LOG`` names it (appended to); unset, it is kept only when the run
+fails, and the error names it.
 """
 
 from __future__ import annotations
 
-import threading
+import json
+import os
+import shutil
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from flwr.app import Context, Message, RecordDict
-from flwr.serverapp import Grid, ServerApp
-from flwr.simulation import run_simulation
+import tomli_w
 
 from fedarena.engine.federation import RoundRecord
-from fedarena.errors import FedarenaError
-from fedarena.flower import client_app
-from fedarena.flower.logs import flower_logging, ray_init_args, wants_verbose
-from fedarena.flower.server_app import serve
+from fedarena.flower.local_simulation import failure, run_app
+from fedarena.flower.logs import wants_verbose
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import build_world
 
-if TYPE_CHECKING:
-    from flwr.supercore.run import Run
+LOG_ENV = "FEDARENA_FLOWER_LOG"
 
+APP_PYPROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
 
-class StoppableGrid(Grid):
-    """A Grid that gives up as soon as ``stopped`` is set.
+[project]
+name = "fedarena-flower"
+version = "0.1.0"
+description = "A fedarena scenario as a Flower App"
+license = "Apache-2.0"
+dependencies = []
 
-    Flower runs the ServerApp in a thread of its own; when the simulation
-    runtime fails (Ray cannot start), that thread would otherwise wait for
-    replies that never come, up to the round timeout (``round_timeout``) of each round.
-    """
+[tool.flwr.app]
+publisher = "fedarena"
 
-    def __init__(self, grid: Grid, stopped: threading.Event, poll_s: float = 0.1) -> None:
-        self._grid = grid
-        self._stopped = stopped
-        self._poll_s = poll_s
+[tool.flwr.app.components]
+serverapp = "fedarena.flower.server_app:app"
+clientapp = "fedarena.flower.client_app:app"
 
-    def _check(self) -> None:
-        if self._stopped.is_set():
-            raise FedarenaError("Flower's simulation runtime stopped")
-
-    def set_run(self, run: Run) -> None:
-        self._grid.set_run(run)
-
-    @property
-    def run(self) -> Run:
-        return self._grid.run
-
-    def create_message(
-        self,
-        content: RecordDict,
-        message_type: str,
-        dst_node_id: int,
-        group_id: str,
-        ttl: float | None = None,
-    ) -> Message:
-        return self._grid.create_message(content, message_type, dst_node_id, group_id, ttl)
-
-    def get_node_ids(self) -> Iterable[int]:
-        self._check()
-        return self._grid.get_node_ids()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        self._check()
-        return self._grid.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        self._check()
-        return self._grid.pull_messages(message_ids)
-
-    def send_and_receive(
-        self, messages: Iterable[Message], *, timeout: float | None = None
-    ) -> Iterable[Message]:
-        pending = set(self.push_messages(messages))
-        deadline = None if timeout is None else time.monotonic() + timeout
-        replies: list[Message] = []
-        while pending and (deadline is None or time.monotonic() < deadline):
-            arrived = list(self.pull_messages(pending))
-            replies.extend(arrived)
-            pending -= {m.metadata.reply_to_message_id for m in arrived}
-            if pending:
-                time.sleep(self._poll_s)
-        return replies
+[tool.flwr.app.config]
+"""
 
 
 def simulate(
@@ -103,36 +68,79 @@ def simulate(
     observer: RoundObserver | None = None,
 ) -> dict[str, Any]:
     """The engine ``flower``: the scenario's result document, computed by a Flower federation
-    in simulation. ``verbose`` shows Flower's and Ray's own logs (default: only when
-    ``FLWR_LOG_LEVEL`` is set); ``observer`` is told every round, as in-process."""
+    in simulation. ``verbose`` also copies Flower's and Ray's own logs to stderr (default:
+    only when ``FLWR_LOG_LEVEL`` is set); ``observer`` is told every round, as in-process."""
     verbose = wants_verbose(verbose)
     start = time.perf_counter()
     # Built before Ray starts, so that a bad spec fails in a second, not after Ray's start.
     world = build_world(scenario)
-    results: list[dict[str, Any]] = []
-    stopped = threading.Event()
-    server = ServerApp()
-
-    @server.main()
-    def main(grid: Grid, context: Context) -> None:
-        results.append(
-            serve(StoppableGrid(grid, stopped), world, on_round, verbose, start, observer)
-        )
-
-    try:
-        with flower_logging(verbose):
-            run_simulation(
-                server_app=server,
-                client_app=client_app.app,
-                num_supernodes=len(world.population),
-                backend_config={
-                    "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                    "init_args": ray_init_args(verbose),
-                },
-            )
-    finally:
-        stopped.set()
-    result = results[0]
-    # Ray's start is in setup_s already; its shutdown belongs to the run's wall time too.
+    with tempfile.TemporaryDirectory(prefix="fedarena-flower-") as folder:
+        folder_path = Path(folder)
+        app = folder_path / "app"
+        app.mkdir()
+        out, progress = folder_path / "result.json", folder_path / "rounds.jsonl"
+        # Flower accepts only run-config overrides of keys the App declares: the App
+        # declares this run's values.
+        run_config = {
+            **scenario.to_dict(),
+            "out": str(out),
+            "progress": str(progress),
+            "verbose": verbose,
+        }
+        (app / "pyproject.toml").write_text(APP_PYPROJECT + tomli_w.dumps(run_config))
+        replay = Replay(progress, on_round, observer)
+        log_path = Path(os.environ.get(LOG_ENV) or folder_path / "flower.log")
+        with log_path.open("ab") as log:
+            run_app(app, len(world.population), {}, log, verbose, poll=replay)
+        text = log_path.read_text(errors="replace")
+        if verbose:
+            sys.stderr.write(text)
+        if not out.exists():
+            kept = log_path if os.environ.get(LOG_ENV) else _keep(log_path)
+            raise failure(text, f"engine flower (log: {kept})")
+        result = json.loads(out.read_text())
+    # The SuperLink's and Ray's start are in setup_s already; their shutdown belongs to the
+    # run's wall time too.
     result["timings"]["wall_s"] = time.perf_counter() - start
     return result
+
+
+class Replay:
+    """Calls ``on_round`` and ``observer`` with what the ServerApp wrote to ``progress``
+    (``fedarena.flower.server_app.ProgressFile``), each line once, in order."""
+
+    def __init__(
+        self,
+        progress: Path,
+        on_round: Callable[[RoundRecord], None] | None,
+        observer: RoundObserver | None,
+    ) -> None:
+        self.progress = progress
+        self.on_round = on_round
+        self.observer = observer
+        self._offset = 0
+
+    def __call__(self) -> None:
+        if not self.progress.exists():
+            return
+        with self.progress.open() as file:
+            file.seek(self._offset)
+            while (line := file.readline()).endswith("\n"):
+                self._offset = file.tell()
+                self._replay(json.loads(line))
+
+    def _replay(self, line: dict[str, Any]) -> None:
+        if "observed" in line and self.observer is not None:
+            self.observer.on_round(**line["observed"])
+        if "record" in line and self.on_round is not None:
+            values = line["record"]
+            values["update_norms"] = tuple(values["update_norms"])
+            self.on_round(RoundRecord(**values))
+
+
+def _keep(log: Path) -> Path:
+    """A copy of a failed run's log that outlives the run's temporary folder."""
+    fd, kept = tempfile.mkstemp(prefix="fedarena-flower-", suffix=".log")
+    os.close(fd)
+    shutil.copyfile(log, kept)
+    return Path(kept)

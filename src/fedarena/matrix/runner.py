@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ preload_in_children("fedarena.matrix.worker")
 POLL_S = 0.5
 LOCK_NAME = ".lock"
 DEFAULT_LIMITS = Limits()
+FLOWER_MEMORY_MB = 16384  # measured here: Ray fails under 8192 MiB of address space, runs at 16384
 
 
 def available_cores() -> int:
@@ -118,6 +119,15 @@ def _in_worker(*args: Any) -> None:
     from fedarena.matrix.worker import worker_main
 
     worker_main(*args)
+
+
+def cell_limits(limits: Limits, scenario: Scenario) -> Limits:
+    """A cell's limits: the matrix's, with at least ``FLOWER_MEMORY_MB`` for a Flower cell
+    (each of Ray's processes inherits the address-space cap, and Ray maps its object store,
+    a share of the machine's memory, into them)."""
+    if scenario.engine != "flower" or limits.memory_mb >= FLOWER_MEMORY_MB:
+        return limits
+    return replace(limits, memory_mb=FLOWER_MEMORY_MB)
 
 
 def _jail_readable(scenario: Scenario) -> list[Path]:
@@ -205,13 +215,16 @@ class MatrixRunner:
 
     def _start(self, cell: Cell) -> _Job:
         """Start the cell's worker: jailed when it runs plugin code and bubblewrap is here."""
-        args = (cell.scenario.to_dict(), self.limits, self._cwd, self.monitor is not None)
+        limits = cell_limits(self.limits, cell.scenario)
+        args = (cell.scenario.to_dict(), limits, self._cwd, self.monitor is not None)
         child: Child
         if cell.scenario.plugin_files and bwrap.available():
             from fedarena.matrix.worker import worker_main  # the jail imports it, not the parent
 
             child = JailedChild(worker_main, args, _jail_readable(cell.scenario))
         else:
+            log = self.store.path.parent / "logs" / f"{cell.key[:12]}.log"
+            args = (*args, str(log))
             child = ForkedChild(self._context, _in_worker, args, f"cell-{cell.key[:12]}")
         rounds = None
         if self.monitor is not None:

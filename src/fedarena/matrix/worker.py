@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from fedarena.components import registries
@@ -26,6 +27,9 @@ from fedarena.sandbox.child import apply_limits, failed
 from fedarena.sandbox.limits import Interim, Limits, Outcome
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
+
+# Read by fedarena.flower.simulation (not imported here: the fork server would load Flower).
+FLOWER_LOG_ENV = "FEDARENA_FLOWER_LOG"
 
 
 def import_components() -> None:
@@ -64,11 +68,20 @@ def run_cell(
 
 
 def worker_main(
-    connection: Connection, spec: dict[str, Any], limits: Limits, cwd: str, rounds: bool = False
+    connection: Connection,
+    spec: dict[str, Any],
+    limits: Limits,
+    cwd: str,
+    rounds: bool = False,
+    log: str | None = None,
 ) -> None:
     """Entry point of a worker process: one cell, its ``Outcome`` on ``connection`` last
-    (preceded by an ``Interim`` per round when ``rounds``)."""
+    (preceded by an ``Interim`` per round when ``rounds``); a Flower cell keeps Flower's and
+    Ray's output in ``log`` (``fedarena.flower.simulation``), not on the console."""
     os.chdir(cwd)  # plugin paths are relative to where the matrix was started
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        os.environ[FLOWER_LOG_ENV] = log
     apply_limits(limits)
     connection.send(run_cell(spec, limits, ForwardRounds(connection) if rounds else None))
     connection.close()
