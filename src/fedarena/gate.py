@@ -18,7 +18,12 @@ seeds can agree by chance (or exactly, as ER@10 = 0 when an attack never
 succeeds); and a relative 1e-4 where nothing varies.
 
 A rerun cell is outside its band when |now - baseline| > band for a metric,
-when its status differs, or when it is missing from either side.
+when its status differs, or when it is missing from either side. Each row says which
+way it moved (``BETTER``): a *regression* (utility down; attack success or privacy spent
+up; a done cell that fails), an *improvement* (the other way), or another *change* (a
+cell missing or new, a status other than failed, a metric that appears or vanishes). All
+three fail the gate: a baseline left at the old numbers would let a later change back to
+them, a regression, pass unseen.
 """
 
 from __future__ import annotations
@@ -47,6 +52,23 @@ METRICS = ("ndcg@10", "hr@10", "auc", "er@10", "epsilon_shopper", "epsilon_examp
 Z = 1.0
 POOLED_FRACTION = 0.5
 RELATIVE_FLOOR = 1e-4
+# Which way each metric should move: +1 higher is better (utility), -1 lower is better
+# (attack success, privacy spent).
+BETTER = {
+    "ndcg@10": 1,
+    "hr@10": 1,
+    "auc": 1,
+    "er@10": -1,
+    "epsilon_shopper": -1,
+    "epsilon_example": -1,
+}
+REGRESSION, IMPROVEMENT, CHANGE = "regression", "improvement", "change"
+# The heading of each kind's table in the report, worst first.
+KINDS = {
+    REGRESSION: "Regressions (utility down, attack success or privacy spent up, cells failing)",
+    IMPROVEMENT: "Improvements (utility up, attack success or privacy spent down)",
+    CHANGE: "Other changes (cells missing or new, statuses, metrics appearing or vanishing)",
+}
 BAND_FORMULA = (
     "band(f, m) = max(z * s(f, m), c * S(m), 1e-4 * max(1, |mean(f, m)|)); s(f, m): sample "
     "standard deviation of metric m over the seeds of family f (cells differing only in seed); "
@@ -168,13 +190,17 @@ def read_baseline(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Deviation:
-    """One row of the regression table: a cell whose metric or status left its band."""
+    """One row of the gate's report: a cell whose metric or status left its band, which way
+    it moved (``REGRESSION``, ``IMPROVEMENT`` or ``CHANGE``) and by how much (``-`` where
+    there is no difference to take)."""
 
     cell: str
     metric: str
     baseline: str
     now: str
     band: str
+    kind: str = CHANGE
+    moved: str = "-"
 
 
 @dataclass(frozen=True)
@@ -194,6 +220,19 @@ class Comparison:
     def outside(self) -> int:
         """Cells of the baseline or the rerun with at least one row in the table."""
         return len({d.cell for d in self.deviations})
+
+    def rows(self, kind: str) -> tuple[Deviation, ...]:
+        """The rows of one ``kind``: ``REGRESSION``, ``IMPROVEMENT`` or ``CHANGE``."""
+        return tuple(d for d in self.deviations if d.kind == kind)
+
+    def cells_by_kind(self) -> dict[str, int]:
+        """The cells outside their bands, each counted once: those with a regression, those
+        with an improvement and no regression, and the others."""
+        kinds: dict[str, set[str]] = {}
+        for d in self.deviations:
+            kinds.setdefault(d.cell, set()).add(d.kind)
+        first = [next(k for k in KINDS if k in found) for found in kinds.values()]
+        return {k: first.count(k) for k in KINDS}
 
 
 def _shown(value: float | None) -> str:
@@ -219,8 +258,11 @@ def compare(baseline: dict[str, Any], records: Iterable[CellRecord]) -> Comparis
                 continue
             if record.status != expected["status"]:
                 reason = f" ({record.reason})" if record.reason else ""
+                kind = _status_kind(expected["status"], record.status)
                 deviations.append(
-                    Deviation(label, "status", expected["status"], record.status + reason, "-")
+                    Deviation(
+                        label, "status", expected["status"], record.status + reason, "-", kind
+                    )
                 )
                 continue
             found = _deviations(label, expected["metrics"], record, family["band"])
@@ -244,6 +286,29 @@ def _deviations(
         if before is None and after is None:
             continue
         band = bands.get(metric, 0.0)
-        if before is None or after is None or abs(after - before) > band:
+        if before is None or after is None:
             found.append(Deviation(label, metric, _shown(before), _shown(after), f"±{band:.3g}"))
+        elif abs(after - before) > band:
+            better = (after - before) * BETTER[metric] > 0
+            found.append(
+                Deviation(
+                    label,
+                    metric,
+                    _shown(before),
+                    _shown(after),
+                    f"±{band:.3g}",
+                    IMPROVEMENT if better else REGRESSION,
+                    f"{after - before:+.3g}",
+                )
+            )
     return found
+
+
+def _status_kind(before: str, after: str) -> str:
+    """A done cell that fails regressed, a failed one that is done improved; any other
+    change of status (skipped) is neither."""
+    if (before, after) == ("done", "failed"):
+        return REGRESSION
+    if (before, after) == ("failed", "done"):
+        return IMPROVEMENT
+    return CHANGE

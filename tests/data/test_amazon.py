@@ -118,6 +118,18 @@ def test_dirty_folder_report_counts_every_drop_and_repair(dirty_folder: Path) ->
             "list_price/missing": 1,
             "list_price/below_price": 1,
         },
+        implausible={
+            "list_price/above_max": 0,
+            "discount/above_max": 0,
+            "n_ratings/above_max": 0,
+            "price/zero_or_negative": 0,
+        },
+        examples={
+            "list_price/above_max": (),
+            "discount/above_max": (),
+            "n_ratings/above_max": (),
+            "price/zero_or_negative": (),
+        },
     )
     assert report.rows_read == report.rows_kept + sum(report.dropped.values())
     assert "dropped duplicate_asin: 1" in report.lines()
@@ -262,6 +274,16 @@ def test_real_folder_report(real: tuple[Catalog, LoadReport]) -> None:
     assert report.dropped == {"no_asin": 0, "no_price": 6_119, "duplicate_asin": 25_441}
     assert report.rows_kept == 154_233
     assert report.repaired["rating/junk"] == report.repaired["n_ratings/junk"] == 3_483
+    # One placeholder list price of ₹9,899,999,999, which also makes a 100 % discount.
+    assert report.implausible == {
+        "list_price/above_max": 1,
+        "discount/above_max": 6,
+        "n_ratings/above_max": 0,
+        "price/zero_or_negative": 0,
+    }
+    assert report.examples["discount/above_max"][0] == (
+        "B0BJ6T3JFN in Garden and Outdoors.csv: 100.00% off (₹589 of ₹9,899,999,999)"
+    )
 
 
 def test_real_folder_invariants(real: tuple[Catalog, LoadReport]) -> None:

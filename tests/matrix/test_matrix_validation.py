@@ -155,3 +155,13 @@ def test_assumed_f_takes_a_mode_or_an_integer(tmp_path):
     assert {c.scenario.assumed_f for c in matrix.cells()} >= {2, "expected"}
     with pytest.raises(SpecError, match=r"bad\.toml:6: assumed_f must be a string or an integer"):
         load_matrix(_file(tmp_path, SHOP + "assumed_f = true\n"))
+
+
+def test_a_catalog_too_small_to_evaluate_is_refused_as_run_refuses_it(tmp_path, capsys):
+    """Issue #16: ``items = 100`` ran every cell to a failure (exit 1) where ``fedarena run
+    --items 100`` is one line, exit 2."""
+    assert main(["run", "--items", "100", "--rounds", "1", "--quiet"]) == 2
+    ran = capsys.readouterr().err.removeprefix("fedarena: error: ").strip()
+    assert ran.startswith("catalog has 100 items; evaluation ranks each held-out purchase")
+    err = _refused(_file(tmp_path, SHOP.replace("items = 300", "items = 100")), capsys)
+    assert err.strip().endswith(ran) and "bad.toml:4: " in err

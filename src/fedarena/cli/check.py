@@ -59,7 +59,16 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from fedarena.gate import build_baseline, compare, read_baseline, write_baseline
+    from fedarena.gate import (
+        CHANGE,
+        IMPROVEMENT,
+        KINDS,
+        REGRESSION,
+        build_baseline,
+        compare,
+        read_baseline,
+        write_baseline,
+    )
     from fedarena.matrix.file import load_matrix
     from fedarena.matrix.runner import run_matrix
     from fedarena.matrix.store import ResultStore
@@ -98,20 +107,32 @@ def main(args: argparse.Namespace, console: Console) -> int:
         )
         return 0
     comparison = compare(baseline, records)
+    cells = comparison.cells_by_kind()
+    kinds = (
+        f" ({cells[REGRESSION]} with a regression, {cells[IMPROVEMENT]} with improvements "
+        f"only, {cells[CHANGE]} with other changes)"
+        if comparison.outside
+        else ""
+    )
     summary = (
         f"{comparison.cells} cells: {comparison.identical} identical to the baseline, "
-        f"{comparison.within} within their bands, {comparison.outside} outside; "
+        f"{comparison.within} within their bands, {comparison.outside} outside{kinds}; "
         f"{elapsed:.1f} s"
     )
     if comparison.passed:
         console.print(f"check passed: {summary}", highlight=False, soft_wrap=True)
         return 0
-    table = Table(title=f"Regressions against {args.baseline} ({comparison.outside} cells)")
-    for column in ("cell", "metric", "baseline", "now", "band"):
-        table.add_column(column, overflow="fold")
-    for row in comparison.deviations:
-        table.add_row(row.cell, row.metric, row.baseline, row.now, row.band)
-    console.print(table)
+    for kind, heading in KINDS.items():
+        rows = comparison.rows(kind)
+        if not rows:
+            continue
+        outside = len({row.cell for row in rows})
+        table = Table(title=f"{heading} against {args.baseline} ({outside} cell(s))")
+        for column in ("cell", "metric", "baseline", "now", "change", "band"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row.cell, row.metric, row.baseline, row.now, row.moved, row.band)
+        console.print(table)
     console.print(
         f"check failed: {summary}. If the change is intended, rerun with --update-baseline "
         "and commit the new baseline.",

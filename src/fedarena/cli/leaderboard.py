@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if out.is_file():
         raise FedarenaError(f"--out: {out} is a file, expected a folder")
     document = build_leaderboard(args.sources, out, doc=args.doc)
+    for notice in document["notices"]:
+        print(f"fedarena: notice: {notice}", file=sys.stderr)
     console.print(
         f"ranked {len(document['cells'])} cells in {len(document['panels'])} panel(s); "
         f"wrote {out / 'LEADERBOARD.md'}, leaderboard.json, index.html and the figures"

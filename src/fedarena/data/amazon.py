@@ -4,12 +4,14 @@ The scrape is dirty: prices carry rupee signs and thousands separators, the
 rating columns sometimes hold page text ("Get", "FREE Delivery by Amazon",
 "Only 1 left in stock."), some files hold only a header, and one product (ASIN)
 is listed in several sub-category files. ``load_amazon`` turns it into a clean
-``Catalog`` and says, in a ``LoadReport``, what it dropped and repaired.
+``Catalog`` and says, in a ``LoadReport``, what it dropped and repaired, and which kept
+values are implausible (``PlausibleBounds``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,40 @@ REQUIRED_COLUMNS = (
 
 _ASIN = r"/dp/([A-Za-z0-9]{10})"
 _PANDAS_LINE = re.compile(r"line (\d+)")
+# How many items the report names for each kind of implausible value.
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class PlausibleBounds:
+    """Past these bounds a value is almost surely a scraping or typing error, not a product.
+
+    ``max_list_price``: ₹10 million (one crore); the costliest listings of the 2023 scrape
+    are about ₹1.6 million, and one list price of ₹9,899,999,999 (a placeholder) makes a
+    ₹589 item look 100 % off. ``max_discount``: 0.99, a price under 1 % of its list price
+    (shown as a discount of 1) is an inflated list price rather than a sale.
+    ``max_n_ratings``: 10 million, over ten times the most-rated product of any Amazon
+    store (the scrape's highest count is 589,547). A price of 0 (or below) is never a
+    product's price either. The loader keeps such rows as they load (a zero price is read
+    as missing); the report flags them so that a user can decide.
+    """
+
+    max_list_price: float = 1e7
+    max_discount: float = 0.99
+    max_n_ratings: int = 10**7
+
+    def checks(self) -> dict[str, str]:
+        """The ``LoadReport.implausible`` keys and what each flags."""
+        return {
+            "list_price/above_max": f"list price above ₹{self.max_list_price:,.0f}",
+            "discount/above_max": f"discount above {self.max_discount:g} "
+            f"(price under {1 - self.max_discount:.0%} of list price)",
+            "n_ratings/above_max": f"more than {self.max_n_ratings:,} ratings",
+            "price/zero_or_negative": "a price or list price of 0 or below (read as missing)",
+        }
+
+
+PLAUSIBLE = PlausibleBounds()
 
 
 @dataclass(frozen=True)
@@ -46,6 +82,9 @@ class LoadReport:
     ``rating/junk``, ``n_ratings/junk``, ``price/missing`` (no discount price),
     ``list_price/missing`` and ``list_price/below_price``. Both always hold every
     key, zero counts included, so that the reports of two loads line up.
+    ``implausible`` counts the kept rows past ``PLAUSIBLE``'s bounds (every key of
+    ``PlausibleBounds.checks``, zeros included; such rows are kept as loaded) and
+    ``examples`` names up to ``EXAMPLES`` of each, as ``ASIN in file: value``.
     """
 
     source: str
@@ -55,6 +94,8 @@ class LoadReport:
     rows_kept: int
     dropped: dict[str, int]
     repaired: dict[str, int]
+    implausible: dict[str, int]
+    examples: dict[str, tuple[str, ...]]
 
     def lines(self) -> list[str]:
         """The report as short human-readable lines, for logs and the CLI."""
@@ -65,6 +106,11 @@ class LoadReport:
         ]
         out += [f"dropped {reason}: {n:,}" for reason, n in self.dropped.items()]
         out += [f"repaired {field}: {n:,}" for field, n in self.repaired.items()]
+        out += [
+            f"implausible {check}: {n:,}"
+            + (f" (e.g. {'; '.join(self.examples[check])})" if n else "")
+            for check, n in self.implausible.items()
+        ]
         return out
 
 
@@ -93,6 +139,7 @@ def load_amazon(path: str | Path) -> tuple[Catalog, LoadReport]:
     frames = [_read_csv(file) for file in files]
     header_only = tuple(file.name for file, frame in zip(files, frames, strict=True) if frame.empty)
     rows = pd.concat(frames, ignore_index=True)
+    origin = pd.Series(np.repeat([file.name for file in files], [len(f) for f in frames]))
 
     asin = rows["link"].str.extract(_ASIN, expand=False)
     discount_price = _parse_money(rows["discount_price"])
@@ -105,7 +152,10 @@ def load_amazon(path: str | Path) -> tuple[Catalog, LoadReport]:
     if not keep.any():
         raise _nothing_kept(source)
 
-    rows, asin = rows[keep], asin[keep]
+    rows, asin, origin = rows[keep], asin[keep], origin[keep]
+    zero_price = (_money_value(rows["discount_price"]) <= 0) | (
+        _money_value(rows["actual_price"]) <= 0
+    )
     discount_price, actual_price = discount_price[keep], actual_price[keep]
     price = discount_price.fillna(actual_price)
     list_price = np.fmax(actual_price.fillna(price), price)
@@ -127,6 +177,7 @@ def load_amazon(path: str | Path) -> tuple[Catalog, LoadReport]:
             }
         )
     )
+    implausible, examples = _implausible(catalog, origin.to_numpy(), zero_price.to_numpy())
     report = LoadReport(
         source=str(source),
         files_read=len(files),
@@ -145,8 +196,54 @@ def load_amazon(path: str | Path) -> tuple[Catalog, LoadReport]:
             "list_price/missing": int(actual_price.isna().sum()),
             "list_price/below_price": int((actual_price < price).sum()),
         },
+        implausible=implausible,
+        examples=examples,
     )
     return catalog, report
+
+
+def _implausible(
+    catalog: Catalog, origin: np.ndarray, zero_price: np.ndarray
+) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """Per ``PlausibleBounds.checks`` key, how many of the catalog's items are past the bound
+    and up to ``EXAMPLES`` of them, the farthest past it first, as ``ASIN in file: value``;
+    ``origin`` is each item's file, ``zero_price`` where its row had a price of 0 or below."""
+    c = catalog
+
+    def money(value: float) -> str:
+        return f"₹{value:,.2f}".removesuffix(".00")
+
+    # Per check: the items flagged, the value that orders the examples (zero prices are all
+    # as bad) and how an example shows it.
+    checks: dict[str, tuple[np.ndarray, np.ndarray, Callable[[int], str]]] = {
+        "list_price/above_max": (
+            c.list_price > PLAUSIBLE.max_list_price,
+            c.list_price,
+            lambda i: money(c.list_price[i]),
+        ),
+        "discount/above_max": (
+            c.discount > PLAUSIBLE.max_discount,
+            c.discount,
+            lambda i: f"{c.discount[i]:.2%} off ({money(c.price[i])} of {money(c.list_price[i])})",
+        ),
+        "n_ratings/above_max": (
+            c.n_ratings > PLAUSIBLE.max_n_ratings,
+            c.n_ratings,
+            lambda i: f"{c.n_ratings[i]:,} ratings",
+        ),
+        "price/zero_or_negative": (
+            zero_price,
+            np.zeros(len(c)),
+            lambda i: f"kept at price {money(c.price[i])}, list price {money(c.list_price[i])}",
+        ),
+    }
+    counts, examples = {}, {}
+    for check, (flagged, order, shown) in checks.items():
+        where = np.flatnonzero(flagged)
+        counts[check] = len(where)
+        worst = where[np.argsort(-order[where], kind="stable")][:EXAMPLES]
+        examples[check] = tuple(f"{c.item_id[i]} in {origin[i]}: {shown(i)}" for i in worst)
+    return counts, examples
 
 
 # What ``check_amazon`` reads of each file: enough to see a file that is not the format.
@@ -219,12 +316,17 @@ def _read_csv(file: Path, nrows: int | None = None) -> pd.DataFrame:
     return frame[list(REQUIRED_COLUMNS)]
 
 
-def _parse_money(text: pd.Series) -> pd.Series:
-    """Rupee amounts such as ``₹32,999`` as floats; empty, junk or non-positive as nan."""
-    value = pd.to_numeric(
+def _money_value(text: pd.Series) -> pd.Series:
+    """Rupee amounts such as ``₹32,999`` as floats, whatever their sign; junk as nan."""
+    return pd.to_numeric(
         text.str.replace("₹", "", regex=False).str.replace(",", "", regex=False).str.strip(),
         errors="coerce",
     )
+
+
+def _parse_money(text: pd.Series) -> pd.Series:
+    """Rupee amounts such as ``₹32,999`` as floats; empty, junk or non-positive as nan."""
+    value = _money_value(text)
     return value.where((value > 0) & np.isfinite(value))
 
 

@@ -156,14 +156,20 @@ def _sample_negatives(
     return untouched_items(case_shopper, touched_ptr, touched_items, n_items, k, rng)
 
 
+def check_catalog_size(n_items: int, n_eval_negatives: int = 99) -> None:
+    """Refuse a catalog too small to rank each held-out purchase among ``n_eval_negatives``
+    never-interacted items (checked again per shopper as the negatives are drawn)."""
+    if n_items < 2 * (n_eval_negatives + 1):
+        raise FedarenaError(
+            f"catalog has {n_items} items; evaluation ranks each held-out purchase "
+            f"among {n_eval_negatives} negatives, so it needs at least "
+            f"{2 * (n_eval_negatives + 1)}"
+        )
+
+
 def simulate_population(catalog: Catalog, config: PopulationConfig, seed: int) -> Population:
     """Simulate ``config.n_shoppers`` shoppers over ``catalog``, deterministic in ``seed``."""
-    if len(catalog) < 2 * (config.n_eval_negatives + 1):
-        raise FedarenaError(
-            f"catalog has {len(catalog)} items; evaluation ranks each held-out purchase "
-            f"among {config.n_eval_negatives} negatives, so it needs at least "
-            f"{2 * (config.n_eval_negatives + 1)}"
-        )
+    check_catalog_size(len(catalog), config.n_eval_negatives)
     rng = stream(seed, Stream.SHOPPERS)
     n = config.n_shoppers
     persona = rng.permutation(np.arange(n) % len(PERSONAS))

@@ -6,7 +6,7 @@ import numpy as np
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from fedarena.data.amazon import LoadReport
+from fedarena.data.amazon import PLAUSIBLE, LoadReport
 from fedarena.data.catalog import Catalog
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
@@ -18,7 +18,7 @@ RATING_LABELS = ("[1, 2)", "[2, 3)", "[3, 4)", "[4, 4.5)", "[4.5, 5]")
 
 def catalog_summary(catalog: Catalog, report: LoadReport | None = None) -> RenderableType:
     """Tables describing ``catalog`` and, when given, the load ``report``, for rich to print."""
-    tables = [] if report is None else [_report_table(report)]
+    tables = [] if report is None else [_report_table(report), _implausible_table(report)]
     tables += [
         _overview_table(catalog),
         _quantile_table(catalog),
@@ -39,6 +39,20 @@ def _report_table(report: LoadReport) -> Table:
         table.add_row(f"dropped: {reason}", f"{n:,}")
     for field, n in report.repaired.items():
         table.add_row(f"repaired: {field}", f"{n:,}")
+    return table
+
+
+def _implausible_table(report: LoadReport) -> Table:
+    """Kept values past ``PLAUSIBLE``'s bounds: how many, and a few items to look at."""
+    table = Table(
+        "implausible",
+        "items",
+        "examples",
+        title="Implausible values (kept as loaded, flagged)",
+        title_justify="left",
+    )
+    for check, what in PLAUSIBLE.checks().items():
+        table.add_row(what, f"{report.implausible[check]:,}", "\n".join(report.examples[check]))
     return table
 
 

@@ -7,7 +7,8 @@ keys and the ``cells.csv`` filter that finds them, privacy spent and
 detection), the defense x attack ``tables`` of utility retained and attack
 success (mean over seeds, bootstrap interval, seed range), the convergence and
 ER@10 bands, a fixed colour and a display name per defense; across panels the
-``summary`` and the ``privacy_utility`` points of the DP defenses.
+``summary``, the ``privacy_utility`` points of the DP defenses and the ``notices`` (why
+no utility retained is defined, ``fedarena.leaderboard.notices``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from fedarena import __version__
 from fedarena.leaderboard.figures import palette, plotted
+from fedarena.leaderboard.notices import board_notices
 from fedarena.leaderboard.panels import TUNING_METHOD, Panel, varying_fields
 from fedarena.leaderboard.scoring import METHOD, TARGETED, UTILITY, CellScore, Estimate
 from fedarena.matrix.store import finite
@@ -309,6 +311,7 @@ def leaderboard_document(
             "metric": UTILITY,
             "method": METHOD if not tuned else f"{METHOD} {TUNING_METHOD}",
             "sources": sources,
+            "notices": board_notices(panels),
             "versions": sorted({s.record.version for s in scores}),
             "counts": {
                 status: sum(s.status == status for s in scores)

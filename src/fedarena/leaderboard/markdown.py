@@ -370,6 +370,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         "The same content is in `leaderboard.json`, `index.html` and `leaderboard.csv`; "
         "every cell is a row of `cells.csv`.",
         "",
+        *(f"> **Notice**: {line}\n" for line in document["notices"]),
         "## Reading the board",
         "",
         *(f"- **{what}**: {line}" for what, line in READING),

@@ -50,6 +50,7 @@ from fedarena.components import parse_spec, registries
 from fedarena.data.amazon import check_amazon
 from fedarena.data.builtin import generate_catalog
 from fedarena.data.catalog import Catalog
+from fedarena.data.shoppers import check_catalog_size
 from fedarena.defenses import DEFENSES, DefenseSpec
 from fedarena.defenses.base import tuning_grid_of
 from fedarena.engine.assumed_f import AssumedF
@@ -568,6 +569,9 @@ def matrix_from_document(document: dict[str, Any], path: Path, text: str = "") -
         grid = Grid(name, axes, **tuning)
         try:
             expanded.append(grid.scenarios())
+            for scenario in expanded[-1]:
+                if scenario.catalog == "builtin":
+                    check_catalog_size(scenario.items)
         except FedarenaError as err:
             raise SpecError(f"{where(*_fields_named(str(err)))}: grid {name!r}: {err}") from None
         grids.append(grid)
