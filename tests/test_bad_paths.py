@@ -79,3 +79,8 @@ def test_any_other_error_keeps_its_traceback(monkeypatch):
 def test_an_events_file_too_long_is_one_short_line(capsys):
     assert main(["run", *SMALL, "--events", f"{LONG}.jsonl"]) == 2
     assert "events file aaa" in _one_line(capsys)
+
+
+def test_submit_names_the_entry_flag_for_a_bad_entry_path(tmp_path, capsys):
+    assert main(["submit", "fedavg", "--entry", str(tmp_path)]) == 2
+    assert f"--entry: {tmp_path} is a folder, expected a file name" in _one_line(capsys)

@@ -2,18 +2,20 @@
 
 Every file fedarena writes for a user (a run's ``--out``, the cells export,
 the leaderboard, entries, the CI baseline) goes through ``write_text_atomic``,
-so all of them get the same guarantee and the same permissions.
+so all of them get the same guarantee and the same permissions: those of any
+new file, 0666 less the umask (0644 under the usual umask 022), not
+``mkstemp``'s 0600, which would hide a published file from other users.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
-PUBLISHED_MODE = 0o644  # mkstemp's 0600 would hide a published file from other users
+NEW_FILE_MODE = 0o666  # the kernel takes the umask off, as for any file a program creates
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -25,20 +27,30 @@ def write_text_atomic(path: Path, text: str) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _new_temporary(path)
     except OSError as err:
         err.filename = err.filename or str(path)
         raise
     try:
         with os.fdopen(fd, "w", newline="") as handle:
             handle.write(text)
-        os.chmod(tmp, PUBLISHED_MODE)
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
             err.filename = err.filename or str(path)
         raise
+
+
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside ``path``, open for writing, with the mode of any new file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, NEW_FILE_MODE), tmp
+        except FileExistsError:
+            continue
 
 
 def json_text(document: Any, indent: int = 2, allow_nan: bool = False) -> str:

@@ -314,3 +314,22 @@ def accepted_options(factory: Callable[..., Any]) -> list[str]:
         for name, p in inspect.signature(factory).parameters.items()
         if name not in CONTEXT_PARAMETERS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
+
+
+def option_defaults(factory: Callable[..., Any]) -> dict[str, str]:
+    """Each user-settable option with its default as a spec writes it (``repr``), or
+    ``"required"`` where it has none (``fedarena list``)."""
+    parameters = inspect.signature(factory).parameters
+    return {
+        name: "required"
+        if parameters[name].default is inspect.Parameter.empty
+        else repr(parameters[name].default)
+        for name in accepted_options(factory)
+    }
+
+
+def summary(factory: Callable[..., Any]) -> str:
+    """The first paragraph of the factory's own docstring as one line, ``""`` without one
+    (``fedarena list``); a docstring its base class has is not this factory's."""
+    doc = inspect.cleandoc(factory.__doc__ or "")
+    return " ".join(doc.split("\n\n")[0].split())

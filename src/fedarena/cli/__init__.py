@@ -6,21 +6,28 @@ Ctrl-C exits with 130. As a last resort, an ``OSError`` that the machine rather
 than the code causes (a full disk, a read-only or forbidden path, a name too
 long) is one line naming the file, exit status 2, too; any other error is a bug
 and keeps its traceback. Each command module imports what it runs only when it
-runs, so ``fedarena --help`` stays quick.
+runs, and flags that need torch to be known (``run``'s) are added only when that
+command parses (``LazyParser``), so ``fedarena --help`` stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import sys
+import time
 from collections.abc import Sequence
 
-from fedarena.cli import check, components, data, export, leaderboard, matrix, run, submit
+from fedarena import __version__
+from fedarena.cli.common import LazyParser, make_console
+from fedarena.errors import FedarenaError, shown_path
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-COMMANDS = (run, matrix, leaderboard, submit, check, export, components, data)
+# The modules of fedarena.cli, one per command, imported by build_parser: inside a command's
+# wall time.
+COMMANDS = ("run", "matrix", "leaderboard", "submit", "check", "export", "components", "data")
 # The errnos of an OSError that is the machine's or the user's doing, not a bug.
 MACHINE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG}
@@ -28,25 +35,29 @@ MACHINE_ERRNOS = frozenset(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; each command's is a ``LazyParser``, whose costly flags are
+    added only when that command is the one parsed."""
     parser = argparse.ArgumentParser(
         prog="fedarena",
         description="Attacks x defenses x strategies on a non-IID federated recommender.",
     )
-    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
+    parser.add_argument("--version", action="version", version=f"fedarena {__version__}")
+    subcommands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=LazyParser
+    )
+    for name in COMMANDS:
+        command = importlib.import_module(f"fedarena.cli.{name}")
         command.add_parser(subcommands).set_defaults(handler=command.main)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # Imported here: rich and the errors are needed only once a command runs.
-    from rich.console import Console
-
-    from fedarena.errors import FedarenaError, shown_path
-
+    """Run the command ``argv`` names; ``args.started`` is when (a command's wall time)."""
+    started = argparse.Namespace(started=time.perf_counter())
     try:
-        return args.handler(args, Console())
+        # Inside: a command's flags may read a file (``run --config``) as they are added.
+        args = build_parser().parse_args(argv, namespace=started)
+        return args.handler(args, make_console())
     except FedarenaError as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"fedarena: error: {message}", file=sys.stderr)

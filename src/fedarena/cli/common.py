@@ -1,12 +1,13 @@
-"""What several commands share: the cell flags, the scenario-file option, output checks and the
-matrix progress display."""
+"""What several commands share: the lazily built parsers, the console, the cell flags, the
+scenario-file option, output checks and the progress displays of a run and of a matrix."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,13 +18,51 @@ from fedarena.sandbox.limits import Limits
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from fedarena.engine.federation import RoundRecord
     from fedarena.matrix.cell import Cell
     from fedarena.matrix.runner import Counts, Monitor
     from fedarena.monitoring.metrics import Metrics
     from fedarena.monitoring.observers import MatrixObserver, RoundObserver
     from fedarena.sandbox.limits import Outcome
+    from fedarena.scenario.run import Phase
 
 DEFAULT_SCENARIO_FILE = Path("scenarios/smoke.toml")
+# Without a terminal (a CI log, a pipe) rich would cut lines at 80 columns.
+LOG_WIDTH = 160
+# Without a terminal, a run prints a round's line every tenth of its rounds, and at least this
+# often (seconds), instead of a bar that a log would show only at the end.
+PLAIN_EVERY_S = 10.0
+Hook = Callable[[argparse.ArgumentParser, Sequence[str]], None]
+
+
+class LazyParser(argparse.ArgumentParser):
+    """A parser whose costly flags are added only when it parses (``defer``): a command's
+    flags that need torch to be known (``run``'s) cost nothing to ``fedarena --help`` or to
+    any other command. A hook gets the parser and the words it is about to parse."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.hooks: list[Hook] = []
+        super().__init__(*args, **kwargs)
+
+    def defer(self, hook: Hook) -> None:
+        self.hooks.append(hook)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        while self.hooks:
+            self.hooks.pop(0)(self, words)
+        return super().parse_known_args(words, namespace)
+
+
+def make_console() -> Console:
+    """The console commands print to: stdout, and without a terminal ``LOG_WIDTH`` columns
+    wide (``COLUMNS`` still wins), so that a log's tables and lines are not cut at 80."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=LOG_WIDTH)
+    return console
 
 
 class Deprecated(argparse.Action):
@@ -92,7 +131,9 @@ def add_cell_flags(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=Limits.memory_mb,
         metavar="MIB",
-        help=f"address space per cell in MiB (default: {Limits.memory_mb})",
+        help=f"address space per cell in MiB (default: {Limits.memory_mb}; cells with "
+        "engine = flower get at least 16384, since Ray maps its object store into each of "
+        "its processes)",
     )
 
 
@@ -114,20 +155,21 @@ def check_workers(workers: int | None) -> None:
         raise FedarenaError(f"--workers must be >= 1, got {workers}")
 
 
-def check_writable(path: Path) -> None:
-    """Refuse an output path that cannot be written before spending time on a run."""
+def check_writable(path: Path, flag: str = "--out") -> None:
+    """Refuse an output path that cannot be written before spending time on a run (the one-line
+    error names ``flag``, the option that gave it)."""
     try:
         if path.is_dir():
-            raise FedarenaError(f"--out: {shown_path(path)} is a folder, expected a file name")
+            raise FedarenaError(f"{flag}: {shown_path(path)} is a folder, expected a file name")
         for folder in (path.parent, *path.parent.parents):
             if folder.exists():
                 if not folder.is_dir():
-                    raise FedarenaError(f"--out: {shown_path(folder)} is a file, not a folder")
+                    raise FedarenaError(f"{flag}: {shown_path(folder)} is a file, not a folder")
                 if not os.access(folder, os.W_OK):
-                    raise FedarenaError(f"--out: folder {shown_path(folder)} is not writable")
+                    raise FedarenaError(f"{flag}: folder {shown_path(folder)} is not writable")
                 return
     except OSError as err:  # a name too long for the file system
-        raise FedarenaError(f"--out: {os_error(path, err, 'cannot write')}") from None
+        raise FedarenaError(f"{flag}: {os_error(path, err, 'cannot write')}") from None
 
 
 class MatrixProgress:
@@ -186,6 +228,71 @@ class MatrixProgress:
         if outcome.status == "failed":
             self.progress.console.print(f"[red]failed[/] {cell.label}: {outcome.reason}")
         self.progress.update(self.task, advance=1, **self._fields(counts))
+
+
+class RunProgress:
+    """What a run shows while it runs: a line when a phase starts and its time when it ends,
+    and the rounds as a bar on a terminal or, without one (a CI log), as plain lines (every
+    tenth of the rounds, at least every ``PLAIN_EVERY_S`` seconds, and the last)."""
+
+    def __init__(self, console: Console, quiet: bool, rounds: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console, self.quiet, self.rounds = console, quiet, rounds
+        self.bar = console.is_terminal and not quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description} {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]}  NDCG@10 {task.fields[ndcg]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not self.bar,
+        )
+        self._task("round")
+
+    def _task(self, label: str) -> None:
+        self.label, self.done, self.start = label, 0, time.perf_counter()
+        self.last_line = self.start
+        self.task = self.progress.add_task(label, total=self.rounds, loss="-", ndcg="-")
+
+    def on_phase(self, phase: Phase) -> None:
+        from fedarena.scenario.run import CLEAN
+
+        if self.quiet:
+            return
+        if phase.seconds is None:
+            self.say(f"{phase.name}: {phase.detail} ..." if phase.detail else f"{phase.name} ...")
+            if phase.name == CLEAN:
+                self.progress.update(self.task, visible=False)
+                self._task("clean run round")
+            return
+        detail = f" ({phase.detail})" if phase.detail else ""
+        self.say(f"{phase.name}: {phase.seconds:.1f} s{detail}")
+
+    def on_round(self, record: RoundRecord) -> None:
+        self.done += 1
+        loss = f"{record.train_loss:.4f}"
+        ndcg = record.metrics.get("ndcg@10")
+        shown = f"{ndcg:.4f}" if ndcg is not None else "-"
+        if self.bar:
+            self.progress.start()  # on the first round only: set-up errors print without a bar
+            self.progress.update(self.task, advance=1, loss=loss, ndcg=shown)
+            return
+        now = time.perf_counter()
+        every = max(1, self.rounds // 10)
+        due = self.done % every == 0 or self.done == self.rounds
+        if not self.quiet and (due or now - self.last_line >= PLAIN_EVERY_S):
+            self.last_line = now
+            self.say(
+                f"{self.label} {self.done}/{self.rounds}  loss {loss}  NDCG@10 {shown}  "
+                f"{now - self.start:.1f} s"
+            )
+
+    def say(self, line: str) -> None:
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    def stop(self) -> None:
+        self.progress.stop()
 
 
 def add_monitoring_flags(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from fedarena.cli.common import (
     limits,
 )
 from fedarena.errors import FedarenaError
-from fedarena.submission.conformance import CHECK_LIMITS, RUNTIME_BUDGET_S
+from fedarena.submission.budget import CHECK_LIMITS, RUNTIME_BUDGET_S
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -115,7 +115,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     entry = None
     if not args.checks_only:
         entry = args.entry or Path("submissions") / f"{entry_name(spec)}.json"
-        check_writable(entry)
+        check_writable(entry, "--entry")
     console.print(f"conformance of {spec}:", highlight=False, soft_wrap=True)
     progress = MatrixProgress(console, args.quiet)
     try:

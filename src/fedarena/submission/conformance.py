@@ -28,12 +28,11 @@ from fedarena.sandbox.launcher import JailedChild
 from fedarena.sandbox.limits import Interim, Limits, Outcome
 from fedarena.sandbox.messages import allow_message_type
 from fedarena.sandbox.process import EXIT_GRACE_S, preload_in_children, run_limited, wait_outcome
+from fedarena.submission.budget import CHECK_LIMITS, RUNTIME_BUDGET_S
 from fedarena.submission.checks import CHECKS, Verdict, run_check
 
 preload_in_children("fedarena.submission.checks")
 
-RUNTIME_BUDGET_S = 1.0
-CHECK_LIMITS = Limits(seconds=120.0, memory_mb=4096)
 PASS, FAIL, NOT_RUN = "pass", "FAIL", "not run"
 
 

@@ -29,9 +29,8 @@ from fedarena.matrix.file import Matrix
 from fedarena.matrix.runner import DEFAULT_LIMITS, Counts, run_matrix
 from fedarena.matrix.store import ResultStore
 from fedarena.sandbox.limits import Limits, Outcome
+from fedarena.submission.budget import CHECK_LIMITS, RUNTIME_BUDGET_S
 from fedarena.submission.conformance import (
-    CHECK_LIMITS,
-    RUNTIME_BUDGET_S,
     CheckResult,
     ConformanceReport,
     check_conformance,
