@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fedarena.flower.local_simulation import descendants
+
 BIN = Path(sys.executable).parent
 CONNECTION = "fedarena-test"
 
@@ -64,26 +66,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (read from /proc), children first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    found, frontier = [], [pid]
-    while frontier:
-        kids = children.get(frontier.pop(), [])
-        found.extend(kids)
-        frontier.extend(kids)
-    return found
 
 
 def alive(pid: int) -> bool:
