@@ -101,10 +101,13 @@ def run_matrix(
     cell_timeout: float = 900.0,
     cell_memory: int = 4096,
     grids: Sequence[str] | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> pd.DataFrame:
     """Run ``cells`` (see ``matrix_of``) as ``fedarena matrix`` does, into ``out`` (default
     ``results/<file name>``, ``results/api`` for dicts and scenarios; a rerun resumes), and
-    return their rows of ``cells.csv``: key, status, spec fields, final metrics, wall time."""
+    return their rows of ``cells.csv``: key, status, spec fields, final metrics, wall time;
+    ``backend="ray"`` runs them as Ray tasks (``address``: a cluster's, docs/cluster.md)."""
     built = matrix_of(cells)
     folder = (
         Path(out)
@@ -115,7 +118,9 @@ def run_matrix(
         limits = Limits(seconds=cell_timeout, memory_mb=cell_memory)
     except ValueError as err:
         raise FedarenaError(f"cell_timeout / cell_memory: {err}") from None
-    runner.run_matrix(built, folder, grids=grids, workers=workers, limits=limits)
+    runner.run_matrix(
+        built, folder, grids=grids, workers=workers, limits=limits, backend=backend, address=address
+    )
     keys = {cell.key for cell in built.cells(grids)}
     with ResultStore.in_folder(folder) as store:
         records = [r for r in store.records() if r.key in keys]

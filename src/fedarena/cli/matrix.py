@@ -18,6 +18,7 @@ from fedarena.cli.common import (
     scenario_file,
     start_watch,
 )
+from fedarena.errors import FedarenaError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -56,6 +57,20 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="record cells naming an unregistered component as skipped instead of refusing "
         "(an invalid option of a registered one is always refused)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where cells run: local worker processes (default), or Ray tasks on a cluster "
+        "(see docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="with --backend ray: the Ray cluster to run on (default: start a Ray on this "
+        "machine with --workers CPUs for the run)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     add_monitoring_flags(parser)
     return parser
@@ -70,6 +85,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
         args.scenario = args.file
     path = scenario_file(args)
     check_workers(args.workers)
+    if args.address is not None and args.backend != "ray":
+        raise FedarenaError("--address: only with --backend ray")
     cell_limits = limits(args.cell_timeout, args.cell_memory)
     matrix = load_matrix(path)
     out = args.out if args.out is not None else Path("results") / path.stem
@@ -87,6 +104,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
             on_start=progress.start,
             on_outcome=progress.cell,
             monitor=watch.monitor,
+            backend=args.backend,
+            address=args.address,
         )
     finally:
         progress.stop()

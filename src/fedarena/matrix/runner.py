@@ -32,7 +32,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedarena import __version__
 from fedarena.errors import FedarenaError, SpecError, os_error
@@ -53,11 +53,15 @@ from fedarena.sandbox.process import (
 )
 from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
 
+if TYPE_CHECKING:
+    from fedarena.matrix.ray_backend import RayPool
+
 preload_in_children("fedarena.matrix.worker")
 
 POLL_S = 0.5
 LOCK_NAME = ".lock"
 DEFAULT_LIMITS = Limits()
+BACKENDS = ("local", "ray")
 FLOWER_MEMORY_MB = 16384  # measured here: Ray fails under 8192 MiB of address space, runs at 16384
 
 
@@ -105,6 +109,63 @@ class Monitor:
 
     cells: MatrixObserver
     rounds: Callable[[str], RoundObserver]
+
+
+class Ledger:
+    """What every runner does around its cells: count them, skip those already done, and
+    record each finished cell in the store (one transaction), telling the monitor and the
+    caller. Made at the start of a run: it announces the plan."""
+
+    def __init__(
+        self,
+        store: ResultStore,
+        session: int,
+        monitor: Monitor | None,
+        cells: Sequence[Cell],
+        on_start: Callable[[Counts], None] | None,
+        on_outcome: Callable[[Cell, Outcome, Counts], None] | None,
+    ) -> None:
+        self.store = store
+        self.session = session
+        self.monitor = monitor
+        self.on_outcome = on_outcome
+        finished = store.done_keys()
+        self.counts = Counts(total=len(cells), resumed=sum(c.key in finished for c in cells))
+        self.pending = deque(c for c in cells if c.key not in finished)
+        if on_start is not None:
+            on_start(self.counts)
+        if monitor is not None:
+            monitor.cells.on_matrix_start(self.counts.total, self.counts.resumed)
+
+    def skip(self, cell: Cell, reason: str) -> None:
+        """Record a cell as skipped without running it."""
+        if self.monitor is not None:
+            self.monitor.cells.on_cell_start(cell.key[:12])
+        self.record(cell, Outcome("skipped", 0.0, reason=reason))
+
+    def record(self, cell: Cell, outcome: Outcome) -> None:
+        """Store a finished cell and tell who watches."""
+        self.store.put(
+            CellRecord(
+                key=cell.key,
+                family=cell.family,
+                version=cell.version,
+                seed=cell.seed,
+                spec=cell.scenario.to_dict(),
+                status=outcome.status,
+                wall_s=outcome.wall_s,
+                finished_at=now(),
+                reason=outcome.reason,
+                traceback=outcome.traceback,
+                result=outcome.result,
+                session=self.session,
+            )
+        )
+        self.counts.add(outcome.status)
+        if self.monitor is not None:
+            self.monitor.cells.on_cell_end(outcome.status, outcome.wall_s, cell.key[:12])
+        if self.on_outcome is not None:
+            self.on_outcome(cell, outcome, self.counts)
 
 
 @dataclass
@@ -168,31 +229,14 @@ class MatrixRunner:
     ) -> Counts:
         """Run every cell not already done; ``skip`` maps keys to record as skipped unrun."""
         skip = skip or {}
-        finished = self.store.done_keys()
-        counts = Counts(total=len(cells), resumed=sum(c.key in finished for c in cells))
-        pending = deque(c for c in cells if c.key not in finished)
+        ledger = Ledger(self.store, self.session, self.monitor, cells, on_start, on_outcome)
         jobs: list[_Job] = []
-        if on_start is not None:
-            on_start(counts)
-        if self.monitor is not None:
-            self.monitor.cells.on_matrix_start(counts.total, counts.resumed)
-
-        def record(cell: Cell, outcome: Outcome) -> None:
-            self.store.put(self._record(cell, outcome))
-            counts.add(outcome.status)
-            if self.monitor is not None:
-                self.monitor.cells.on_cell_end(outcome.status, outcome.wall_s, cell.key[:12])
-            if on_outcome is not None:
-                on_outcome(cell, outcome, counts)
-
         try:
-            while pending or jobs:
-                while pending and len(jobs) < self.workers:
-                    cell = pending.popleft()
+            while ledger.pending or jobs:
+                while ledger.pending and len(jobs) < self.workers:
+                    cell = ledger.pending.popleft()
                     if cell.key in skip:
-                        if self.monitor is not None:
-                            self.monitor.cells.on_cell_start(cell.key[:12])
-                        record(cell, Outcome("skipped", 0.0, reason=skip[cell.key]))
+                        ledger.skip(cell, skip[cell.key])
                     else:
                         jobs.append(self._start(cell))
                 if not jobs:
@@ -207,11 +251,11 @@ class MatrixRunner:
                     outcome = self._poll(job)
                     if outcome is not None:
                         jobs.remove(job)
-                        record(job.cell, outcome)
+                        ledger.record(job.cell, outcome)
         finally:
             for job in jobs:
                 self._stop(job, grace=0.0)
-        return counts
+        return ledger.counts
 
     def _start(self, cell: Cell) -> _Job:
         """Start the cell's worker: jailed when it runs plugin code and bubblewrap is here."""
@@ -266,21 +310,44 @@ class MatrixRunner:
         process it left in its group (or jail)."""
         job.child.stop(grace)
 
-    def _record(self, cell: Cell, outcome: Outcome) -> CellRecord:
-        return CellRecord(
-            key=cell.key,
-            family=cell.family,
-            version=cell.version,
-            seed=cell.seed,
-            spec=cell.scenario.to_dict(),
-            status=outcome.status,
-            wall_s=outcome.wall_s,
-            finished_at=now(),
-            reason=outcome.reason,
-            traceback=outcome.traceback,
-            result=outcome.result,
-            session=self.session,
-        )
+
+class RayRunner:
+    """Runs cells as Ray tasks (``fedarena.matrix.ray_backend.RayPool``), as many at once as
+    the pool has CPUs, recording each in ``store`` as ``MatrixRunner`` does."""
+
+    def __init__(
+        self, store: ResultStore, pool: RayPool, session: int, monitor: Monitor | None = None
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.session = session
+        self.monitor = monitor
+
+    def run(
+        self,
+        cells: Sequence[Cell],
+        skip: Mapping[str, str] | None = None,
+        on_outcome: Callable[[Cell, Outcome, Counts], None] | None = None,
+        on_start: Callable[[Counts], None] | None = None,
+    ) -> Counts:
+        """Run every cell not already done; ``skip`` maps keys to record as skipped unrun."""
+        skip = skip or {}
+        ledger = Ledger(self.store, self.session, self.monitor, cells, on_start, on_outcome)
+        running = 0
+        while ledger.pending or running:
+            while ledger.pending and running < self.pool.capacity:
+                cell = ledger.pending.popleft()
+                if cell.key in skip:
+                    ledger.skip(cell, skip[cell.key])
+                    continue
+                if self.monitor is not None:
+                    self.monitor.cells.on_cell_start(cell.key[:12])
+                self.pool.submit(cell)
+                running += 1
+            for cell, outcome in self.pool.wait(POLL_S):
+                running -= 1
+                ledger.record(cell, outcome)
+        return ledger.counts
 
 
 def _writable_folder(folder: Path) -> None:
@@ -306,6 +373,24 @@ def _exclusive(folder: Path) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _pool(
+    backend: str, limits: Limits, workers: int | None, address: str | None
+) -> Iterator[RayPool | None]:
+    """The Ray pool the run's cells go to (closed at the end, however it ends), or ``None``
+    for the local process pool."""
+    if backend == "local":
+        yield None
+        return
+    from fedarena.matrix.ray_backend import RayPool
+
+    pool = RayPool(limits, workers, address)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 def run_matrix(
     matrix: Matrix,
     folder: Path,
@@ -317,9 +402,15 @@ def run_matrix(
     on_start: Callable[[Counts], None] | None = None,
     on_outcome: Callable[[Cell, Outcome, Counts], None] | None = None,
     monitor: Monitor | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> Counts:
     """Run a scenario file's cells into ``folder``'s store, resuming; export CSV and JSON;
     ``monitor`` watches the cells and their rounds.
+
+    ``backend="ray"`` runs the cells as Ray tasks (``fedarena.matrix.ray_backend``) on the
+    cluster at ``address`` (``"auto"`` or ``HOST:PORT``), or on a Ray started for the run
+    with ``workers`` CPUs when ``address`` is ``None``; this process alone writes the store.
 
     A component name that no registry has is an error naming the file and
     key, unless ``skip_unknown``: its cells are then recorded as skipped (an
@@ -327,7 +418,10 @@ def run_matrix(
     A store or export that cannot be written (a full disk) is a one-line
     ``FedarenaError``; the cells stored before it are kept.
     """
-    start_fork_server()
+    if backend not in BACKENDS:
+        raise FedarenaError(f"--backend: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend == "local":
+        start_fork_server()
     problems = matrix.problems(grids)
     if problems and not skip_unknown:
         raise SpecError(next(iter(problems.values())))
@@ -338,12 +432,20 @@ def run_matrix(
         reasons = [problems[v] for v in values if v in problems]
         if reasons:
             skip[cell.key] = reasons[0]
-    workers = workers or available_cores()
+    if backend == "ray":
+        from fedarena.matrix.ray_backend import check_cells
+
+        check_cells(cells)
     try:
         _writable_folder(folder)
     except OSError as err:  # a name too long, a full disk
         raise FedarenaError(f"--out: {os_error(folder, err, 'cannot create the folder')}") from None
-    with _exclusive(folder), ResultStore.in_folder(folder) as store:
+    with (
+        _exclusive(folder),
+        ResultStore.in_folder(folder) as store,
+        _pool(backend, limits, workers, address) as pool,
+    ):
+        workers = pool.capacity if pool is not None else workers or available_cores()
         session = store.start_session(
             matrix=str(matrix.path),
             matrix_sha256=hashlib.sha256(matrix.text.encode()).hexdigest(),
@@ -358,7 +460,11 @@ def run_matrix(
             resumed=len(store.done_keys() & {c.key for c in cells}),
         )
         start = time.perf_counter()
-        runner = MatrixRunner(store, workers, limits, session, monitor)
+        runner: MatrixRunner | RayRunner = (
+            MatrixRunner(store, workers, limits, session, monitor)
+            if pool is None
+            else RayRunner(store, pool, session, monitor)
+        )
         try:
             counts = runner.run(cells, skip, on_outcome, on_start)
             store.finish_session(session, time.perf_counter() - start, counts.as_dict())

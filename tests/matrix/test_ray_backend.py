@@ -1,0 +1,243 @@
+"""``fedarena matrix --backend ray``: cell for cell the local backend's results, on a Ray started
+for the run and on a real two-node cluster that loses a node mid-run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fedarena.cli import main
+from fedarena.matrix.store import STORE_NAME, ResultStore
+from tiny import TINY, toml
+
+RAY = Path(sys.executable).with_name("ray")
+# 16 cells of 4 rounds (under a second each): enough for a node to die with a cell on it; the
+# 156 smoke cells would take minutes on 2 shared cores.
+BODY = """
+seed = [0, 1, 2, 3]
+attack = ["none", "label_flip"]
+defense = ["fedavg", "krum"]
+"""
+CELLS = 16
+RUN_LIMIT_S = 120.0
+
+
+def _matrix(path: Path, out: Path, *extra: str) -> list[str]:
+    return ["matrix", "--scenario", str(path), "--out", str(out), "--quiet", *extra]
+
+
+def _results(out: Path) -> dict[str, tuple[str, dict]]:
+    """Each stored cell's status and final metrics, by key."""
+    with ResultStore.in_folder(out) as store:
+        return {r.key: (r.status, r.result["final"]) for r in store.records()}
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """The matrix file and the local backend's results, run once for the module's tests."""
+    folder = tmp_path_factory.mktemp("local")
+    path = folder / "m.toml"
+    path.write_text(toml(replace(TINY, rounds=4, baselines=True)) + BODY)
+    assert main(_matrix(path, folder / "out", "--workers", "2")) == 0
+    results = _results(folder / "out")
+    assert len(results) == CELLS and {s for s, _ in results.values()} == {"done"}
+    return path, results
+
+
+def test_a_local_ray_gives_the_local_backends_results(local, tmp_path):
+    path, expected = local
+    out = tmp_path / "ray"
+    extra = ("--backend", "ray", "--workers", "2", "--cell-memory", "1024")
+    assert main(_matrix(path, out, *extra)) == 0
+    assert _results(out) == expected
+
+
+def test_a_cell_past_its_time_limit_fails_with_the_local_reason(write_matrix, tmp_path):
+    out = tmp_path / "o"
+    extra = ("--backend", "ray", "--workers", "1", "--cell-memory", "1024", "--cell-timeout", "0.5")
+    assert main(_matrix(write_matrix("seed = [0, 1]\n"), out, *extra)) == 1
+    with ResultStore.in_folder(out) as store:
+        reasons = [(r.status, r.reason) for r in store.records()]
+    assert reasons == [("failed", "time limit of 0.5 s exceeded")] * 2
+
+
+def test_a_memory_request_no_node_offers_is_refused_in_one_line(write_matrix, tmp_path, capsys):
+    extra = ("--backend", "ray", "--workers", "1", "--cell-memory", str(2**30))
+    assert main(_matrix(write_matrix(""), tmp_path / "o", *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is more than any Ray node offers" in err, err
+
+
+def test_plugin_cells_are_refused_in_one_line(write_matrix, plugin, tmp_path, capsys):
+    path = write_matrix(f'defense = "{plugin("Raises")}"\n')
+    assert main(_matrix(path, tmp_path / "o", "--backend", "ray")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "runs plugin code" in err and "without --backend ray" in err
+    assert not (tmp_path / "o" / STORE_NAME).exists()
+
+
+def test_address_needs_the_ray_backend(write_matrix, tmp_path, capsys):
+    assert main(_matrix(write_matrix(""), tmp_path / "o", "--address", "auto")) == 2
+    assert "--address: only with --backend ray" in capsys.readouterr().err
+
+
+def test_the_local_backend_never_imports_ray(write_matrix, tmp_path):
+    code = (
+        "import sys; from fedarena.cli import main; "
+        f"assert main({_matrix(write_matrix(''), tmp_path / 'o')!r}) == 0; "
+        "assert 'ray' not in sys.modules, 'ray was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process: its parent and command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if fields[0] != "Z":
+            found[int(entry.name)] = (int(fields[1]), command)
+    return found
+
+
+def _node_pids(node: subprocess.Popen, temp: Path) -> set[int]:
+    """A node's processes: ``ray start --block``, what it started (GCS, raylet, workers...),
+    and anything naming the node's temp dir that left that tree."""
+    table = _processes()
+    found, frontier = {node.pid}, {node.pid}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in table.items() if parent in frontier} - found
+        found |= frontier
+    return found | {pid for pid, (_, command) in table.items() if str(temp) in command}
+
+
+def _kill(pids: set[int]) -> None:
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _start_node(temp: Path, *args: str) -> subprocess.Popen:
+    """``ray start --block`` on 127.0.0.1 with its own temp dir and ports, once it is up."""
+    ports = [
+        "--node-manager-port",
+        "--object-manager-port",
+        "--metrics-export-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--runtime-env-agent-port",
+    ]
+    command = [str(RAY), "start", "--block", "--node-ip-address", "127.0.0.1", *args]
+    command += ["--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats"]
+    for flag in ports:
+        command += [flag, str(_free_port())]
+    node = subprocess.Popen(
+        command,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RAY_health_check_period_ms": "1000"},
+    )
+    seen = []
+    for line in node.stdout:
+        seen.append(line)
+        if "Ray runtime started" in line:
+            return node
+    raise AssertionError("ray start ended before the node was up:\n" + "".join(seen))
+
+
+def _done(store: Path) -> int:
+    if not store.exists():
+        return 0
+    with sqlite3.connect(store, timeout=30) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "cells" not in tables:
+            return 0
+        return db.execute("SELECT COUNT(*) FROM cells WHERE status = 'done'").fetchone()[0]
+
+
+def _running_a_cell(pids: set[int]) -> bool:
+    """Whether one of these processes is a Ray worker running a cell (its title says so)."""
+    table = _processes()
+    return any(table.get(pid, (0, ""))[1].startswith("ray::_cell_task") for pid in pids)
+
+
+def test_b_a_two_node_cluster_that_loses_a_node_finishes_every_cell_once(local, tmp_path):
+    """A head node and a second node, each ``ray start`` on 127.0.0.1 with one CPU; the second
+    is killed (``kill -9``, every process of it) while it runs a cell, and the matrix still
+    ends with every cell done once, equal to the local run (16 tiny cells, not the 156 smoke
+    cells, to stay within about 90 s on 2 cores)."""
+    path, expected = local
+    token = secrets.token_hex(3)
+    head_temp, node_temp = Path(f"/tmp/ray-{token}h"), Path(f"/tmp/ray-{token}n")
+    port = _free_port()
+    out = tmp_path / "cluster"
+    nodes: list[tuple[subprocess.Popen, Path]] = []
+    driver = None
+    try:
+        nodes.append(
+            (
+                _start_node(
+                    head_temp, "--head", "--port", str(port), "--include-dashboard", "false"
+                ),
+                head_temp,
+            )
+        )
+        nodes.append((_start_node(node_temp, "--address", f"127.0.0.1:{port}"), node_temp))
+        address = ("--backend", "ray", "--address", f"127.0.0.1:{port}", "--cell-memory", "1024")
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "fedarena.cli", *_matrix(path, out, *address)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + RUN_LIMIT_S
+        second = set()
+        while time.monotonic() < deadline and driver.poll() is None:
+            second = _node_pids(*nodes[1])
+            if _running_a_cell(second):
+                break
+            time.sleep(0.1)
+        assert _done(out / STORE_NAME) < CELLS, "the matrix ended before the node was killed"
+        assert _running_a_cell(second), "the second node never ran a cell"
+        _kill(second)
+        _, err = driver.communicate(timeout=max(deadline - time.monotonic(), 1.0))
+        assert driver.returncode == 0, err
+    finally:
+        if driver is not None and driver.poll() is None:
+            driver.kill()
+        for node, temp in reversed(nodes):
+            _kill(_node_pids(node, temp))
+            node.wait(timeout=30)
+        for temp in (head_temp, node_temp):
+            shutil.rmtree(temp, ignore_errors=True)
+    assert _results(out) == expected
+    with ResultStore.in_folder(out) as store:
+        (session,) = store.sessions()
+        assert len(store.records()) == CELLS
+    assert (session["done"], session["failed"]) == (CELLS, 0), session
