@@ -62,7 +62,7 @@ def submitted(tmp_path_factory):
 
 def test_the_entry_holds_the_matrix_cells_with_the_defense_and_fedavg(submitted):
     _, entry = submitted
-    assert entry["schema"] == "fedarena.entry/1"
+    assert entry["schema"] == "fedarena.entry/2"
     assert entry["defense"] == SPEC
     found = {(c["spec"]["attack"], c["spec"]["defense"], c["spec"]["seed"]) for c in entry["cells"]}
     expected = {

@@ -113,4 +113,4 @@ def test_the_worked_example_runs_as_written(tmp_path):
         any_order = block.kind == "markdown"  # close scores may swap ranks on another machine
         assert masked(block.body, any_order) == masked(actual, any_order), block.body
     entry = (tmp_path / "submissions" / "norm_trim.json").read_text()
-    assert '"schema": "fedarena.entry/1"' in entry
+    assert '"schema": "fedarena.entry/2"' in entry

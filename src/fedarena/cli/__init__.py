@@ -1,5 +1,5 @@
 """Command-line interface: ``fedarena run``, ``matrix``, ``leaderboard``, ``submit``, ``check``,
-``export``, ``list`` and ``data inspect``, one module per command.
+``verify``, ``export``, ``list`` and ``data inspect``, one module per command.
 
 User errors (bad flags, files, specs) print one line and exit with status 2;
 Ctrl-C exits with 130. As a last resort, an ``OSError`` that the machine rather
@@ -27,7 +27,17 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # The modules of fedarena.cli, one per command, imported by build_parser: inside a command's
 # wall time.
-COMMANDS = ("run", "matrix", "leaderboard", "submit", "check", "export", "components", "data")
+COMMANDS = (
+    "run",
+    "matrix",
+    "leaderboard",
+    "submit",
+    "verify",
+    "check",
+    "export",
+    "components",
+    "data",
+)
 # The errnos of an OSError that is the machine's or the user's doing, not a bug.
 MACHINE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG}

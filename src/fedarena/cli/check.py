@@ -15,6 +15,7 @@ from fedarena.cli.common import (
     add_cell_flags,
     add_scenario_file,
     check_workers,
+    default_or_packaged,
     limits,
 )
 
@@ -76,6 +77,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     check_workers(args.workers)
     cell_limits = limits(args.cell_timeout, args.cell_memory)
     baseline = None if args.update_baseline else read_baseline(args.baseline)
+    args.scenario = default_or_packaged(args.scenario)
     matrix = load_matrix(args.scenario)
     grids = args.grid or (baseline["grids"] if baseline else matrix.grid_names())
     progress = MatrixProgress(console, args.quiet)

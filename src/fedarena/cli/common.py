@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,15 @@ class LazyParser(argparse.ArgumentParser):
         while self.hooks:
             self.hooks.pop(0)(self, words)
         return super().parse_known_args(words, namespace)
+
+
+def default_or_packaged(scenario: Path) -> Path:
+    """``scenario``, or, when it is the default ``scenarios/smoke.toml`` and this folder has
+    none, the same file shipped in the package (``fedarena/scenarios/smoke.toml``), so that
+    ``submit`` and ``check`` work outside the repository."""
+    if scenario != DEFAULT_SCENARIO_FILE or scenario.exists():
+        return scenario
+    return Path(str(files("fedarena") / "scenarios" / DEFAULT_SCENARIO_FILE.name))
 
 
 def make_console() -> Console:

@@ -15,6 +15,7 @@ from fedarena.cli.common import (
     add_scenario_file,
     check_workers,
     check_writable,
+    default_or_packaged,
     limits,
 )
 from fedarena.errors import FedarenaError
@@ -110,6 +111,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     )
     if not args.budget > 0:
         raise FedarenaError(f"--budget must be > 0 seconds, got {args.budget}")
+    args.scenario = default_or_packaged(args.scenario)
     matrix = load_matrix(args.scenario)
     out = args.out if args.out is not None else Path("results") / args.scenario.stem
     entry = None

@@ -9,7 +9,9 @@ success, the convergence (and ER@10) bands and the rank-group diagram
 Sources are matrix folders, cell exports and leaderboard entries
 (``fedarena submit``); several are merged, a cell present in more than one
 counting once (the most recently finished record), and each entry's manifest
-is listed.
+is listed, marked verified or not. An entry with a cell value outside its range
+(``fedarena.leaderboard.entry.RANGES``: a hand-edited entry) is refused with a
+one-line error, so the whole leaderboard is not built from it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from fedarena.errors import FedarenaError
 from fedarena.io import write_text_atomic
 from fedarena.leaderboard import figures
 from fedarena.leaderboard.document import leaderboard_document
-from fedarena.leaderboard.entry import ENTRY_SCHEMA, entry_records, entry_summary, read_json
+from fedarena.leaderboard.entry import (
+    ENTRY_SCHEMAS,
+    entry_records,
+    entry_summary,
+    range_problem,
+    read_json,
+)
 from fedarena.leaderboard.html import render_html
 from fedarena.leaderboard.markdown import render_csv, render_markdown, speed_section
 from fedarena.leaderboard.panels import build_panels
@@ -64,7 +72,10 @@ def load_source(path: Path) -> Source:
         raise FedarenaError(f"{path}: no such folder or file")
     if store.suffix == ".json":
         document = read_json(store)
-        if document.get("schema") == ENTRY_SCHEMA:
+        if document.get("schema") in ENTRY_SCHEMAS:
+            problem = range_problem(document)
+            if problem is not None:
+                raise FedarenaError(f"{store}: refused entry: {problem}")
             return Source(*entry_records(document, store), entry=entry_summary(document))
         return Source(*read_cells(store))
     with ResultStore(store) as opened:

@@ -20,6 +20,7 @@ from fedarena.leaderboard.markdown import (
     RANKING_COLUMNS,
     READING,
     RUN_COLUMNS,
+    UNVERIFIED_NOTE,
     cells_pointer,
     cost_rows,
     entry_rows,
@@ -210,6 +211,7 @@ def render_html(document: dict[str, Any]) -> str:
     if document["entries"]:
         sections += [
             "<h2>Submitted entries</h2>",
+            f"<p>{escape(UNVERIFIED_NOTE.replace('`', ''))}</p>",
             _table(ENTRY_COLUMNS, entry_rows(document["entries"]), {0: "defense"}),
         ]
     sections += [

@@ -70,8 +70,13 @@ READING = (
 )
 RUN_COLUMNS = ("matrix", "grids", "cells", "ran", "workers", "cores", "wall time", "status")
 COST_COLUMNS = ("defense", "cells run", "mean wall time", "max", "total (one core)")
+UNVERIFIED_NOTE = (
+    "An unverified entry's cells have not been rerun: its numbers are as submitted "
+    "(`fedarena verify ENTRY` reruns a sample of them and records whether they match)."
+)
 ENTRY_COLUMNS = (
     "defense",
+    "verified",
     "submitted",
     "conformance",
     "cells done/failed/skipped",
@@ -242,17 +247,28 @@ def cost_rows(costs: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
+def conformance_text(entry: dict[str, Any]) -> str:
+    """``passed``, ``FAILED``, with the runtime budget when it was not the default."""
+    text = "passed" if entry["conformance_passed"] else "FAILED"
+    budget = entry["budget_override_s"]
+    return text if budget is None else f"{text} (runtime budget overridden: {budget:g} s)"
+
+
 def entry_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
-    """One row per submitted entry: what ran, on which code, with which packages."""
+    """One row per submitted entry: what ran, on which code, with which packages, and whether
+    a rerun of its cells matched (``fedarena verify``)."""
     rows = []
     for entry in entries:
         counts, versions = entry["counts"], entry["versions"]
         sources = ", ".join(f"{path} {digest[:12]}" for path, digest in entry["sources"].items())
+        if not entry["source_included"]:
+            sources += " (source not included)"
         rows.append(
             [
                 entry["defense"],
+                entry["verification"],
                 entry["created_at"],
-                "passed" if entry["conformance_passed"] else "FAILED",
+                conformance_text(entry),
                 f"{counts['done']}/{counts['failed']}/{counts['skipped']}",
                 entry["spec_sha256"][:12],
                 sources or "-",
@@ -399,6 +415,8 @@ def render_markdown(document: dict[str, Any]) -> str:
         parts += [
             "",
             "## Submitted entries",
+            "",
+            UNVERIFIED_NOTE,
             "",
             table(ENTRY_COLUMNS, entry_rows(document["entries"])),
         ]

@@ -8,7 +8,10 @@ the entry is self-contained: it ranks the defense against no defense under
 the same attacks, and merges with a full matrix's results (same specs, same
 keys) to rank it beside every other defense. Cells run like any matrix's,
 each in a limited process into a results store (a rerun resumes), and the
-entry (``fedarena.leaderboard.entry``) is written from the store.
+entry (``fedarena.leaderboard.entry``) is written from the store, with the text
+of the defense's source files (so that ``fedarena verify`` can rerun its cells
+from the entry alone) and the default runtime budget beside the one used (so
+that the leaderboard shows an override).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from fedarena.components import spec_problem
 from fedarena.defenses import DefenseSpec
 from fedarena.errors import SpecError
-from fedarena.leaderboard.entry import entry_document, write_entry
+from fedarena.leaderboard.entry import entry_document, read_source_text, write_entry
 from fedarena.matrix.cell import REFERENCE_DEFENSE, Cell
 from fedarena.matrix.file import Matrix
 from fedarena.matrix.runner import DEFAULT_LIMITS, Counts, run_matrix
@@ -115,8 +118,15 @@ def submit(
         "grids": list(grids or matrix.grid_names()),
         "results": str(out),
     }
+    conformance = {**report.as_dict(), "default_budget_s": RUNTIME_BUDGET_S}
     document = entry_document(
-        str(spec), records, runs, report.as_dict(), report.sources, matrix_info
+        str(spec),
+        records,
+        runs,
+        conformance,
+        report.sources,
+        matrix_info,
+        read_source_text(report.sources),
     )
     write_entry(entry_path, document)
     return Submission(report, counts, document)
