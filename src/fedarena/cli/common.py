@@ -129,6 +129,11 @@ def add_cell_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="run only this [[grid]] (repeatable; default: every grid)",
     )
+    add_limit_flags(parser)
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """The time and memory limits of each cell (``limits`` checks them)."""
     parser.add_argument(
         "--cell-timeout",
         type=float,

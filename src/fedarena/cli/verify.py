@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fedarena.cli.common import check_workers, limits
-from fedarena.sandbox.limits import Limits
+from fedarena.cli.common import add_limit_flags, check_workers, limits
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,20 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers", type=int, default=None, metavar="N", help="parallel cells (default: K)"
     )
-    parser.add_argument(
-        "--cell-timeout",
-        type=float,
-        default=Limits.seconds,
-        metavar="S",
-        help=f"wall-clock seconds per cell (default: {Limits.seconds:g})",
-    )
-    parser.add_argument(
-        "--cell-memory",
-        type=int,
-        default=Limits.memory_mb,
-        metavar="MIB",
-        help=f"address space per cell in MiB (default: {Limits.memory_mb})",
-    )
+    add_limit_flags(parser)
     parser.add_argument(
         "--no-record", action="store_true", help="compare only: leave the entry unchanged"
     )
