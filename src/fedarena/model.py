@@ -63,7 +63,10 @@ class ItemTower(nn.Module):
             self.interaction.fill_(1.0)
 
     def item_vectors(self, items: Tensor) -> Tensor:
-        """``v_i`` for a tensor of item indices, shape ``items.shape + (dim,)``."""
+        """``v_i`` for a tensor of item indices, shape ``items.shape + (dim,)``; for more
+        indices than items (evaluation), each item's vector is computed once and gathered."""
+        if items.numel() > len(self.item_bias):
+            return self.item_vectors(torch.arange(len(self.item_bias)))[items]
         return (
             self.item_embedding[items]
             + self.main_embedding[self.main_category[items]]
@@ -72,7 +75,9 @@ class ItemTower(nn.Module):
         )
 
     def item_offsets(self, items: Tensor) -> Tensor:
-        """The user-independent part of the score, ``b_i + w . x_i``."""
+        """The user-independent part of the score, ``b_i + w . x_i`` (gathered as above)."""
+        if items.numel() > len(self.item_bias):
+            return self.item_offsets(torch.arange(len(self.item_bias)))[items]
         return self.item_bias[items] + self.features[items] @ self.feature_weight
 
     def forward(self, user: Tensor, items: Tensor) -> Tensor:
@@ -132,3 +137,112 @@ class SharedLayout:
         with torch.no_grad():
             for name, value in self.unflatten(flat).items():
                 params[name].copy_(value)
+
+
+@dataclass(frozen=True)
+class StackedBatch:
+    """One minibatch of k clients through k stacked towers (a leading client axis on every
+    shared parameter), with what the closed-form gradients reuse.
+
+    ``item_rows`` index each client's item tables (its own rows, or the whole catalog),
+    ``main``, ``sub`` and ``features`` are the examples' categories and features; all
+    (k, b) but ``features`` (k, b, n_features).
+    """
+
+    item_rows: Tensor
+    main: Tensor
+    sub: Tensor
+    features: Tensor
+    vectors: Tensor  # v_i, (k, b, dim)
+    user: Tensor  # u, (k, dim)
+    scores: Tensor  # s(u, i), (k, b)
+
+
+def stacked_forward(
+    params: dict[str, Tensor], user: Tensor, item_rows: Tensor, items: Tensor, tower: ItemTower
+) -> StackedBatch:
+    """Scores of k clients' examples: ``params`` are the shared parameters with a client axis,
+    ``item_rows`` the examples' rows in the per-item tables, ``items`` their catalog ids (for
+    the categories and features, which are not trained). The same sums as
+    ``ItemTower.forward``, with flat ``index_select`` gathers instead of advanced indexing,
+    and products summed elementwise rather than by batched matrix products: BLAS picks its
+    kernel, hence its rounding, by the number of clients, and a client's numbers must not
+    depend on who trains beside it (the Flower engine trains clients one at a time)."""
+    main, sub = tower.main_category[items], tower.sub_category[items]
+    features = tower.features[items]
+    vectors = (
+        _gather_rows(params["item_embedding"], item_rows)
+        + _gather_rows(params["main_embedding"], main)
+        + _gather_rows(params["sub_embedding"], sub)
+        + (features.unsqueeze(-1) * params["feature_projection"].unsqueeze(1)).sum(-2)
+    )
+    interaction = user.unsqueeze(-2) * vectors
+    offsets = _gather_rows(params["item_bias"], item_rows) + (
+        features * params["feature_weight"].unsqueeze(1)
+    ).sum(-1)
+    scores = (interaction * params["interaction"].unsqueeze(1)).sum(-1) + offsets
+    return StackedBatch(item_rows, main, sub, features, vectors, user, scores)
+
+
+def stacked_gradients(
+    params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor
+) -> tuple[dict[str, Tensor], Tensor]:
+    """Exact gradients of ``sum_j dscore_j * s_j`` per client, for every shared parameter
+    (shaped as ``params``) and for ``u``: with ``dscore`` the loss's derivative in the
+    scores, the gradients of the loss, in closed form (no autograd)::
+
+        dv_j = r_j (h * u);  dE[i_j], dM[main_j], dS[sub_j] += dv_j;  dW += x_j dv_j^T
+        db[i_j] += r_j;  dw += r_j x_j;  dh += r_j (u * v_j);  du += r_j (h * v_j)
+    """
+    h = params["interaction"]
+    dvectors = dscore.unsqueeze(-1) * (h * batch.user).unsqueeze(-2)
+    grads = {
+        "item_embedding": _scatter_rows(params["item_embedding"], batch.item_rows, dvectors),
+        "item_bias": _scatter_rows(params["item_bias"], batch.item_rows, dscore),
+        "main_embedding": _scatter_rows(params["main_embedding"], batch.main, dvectors),
+        "sub_embedding": _scatter_rows(params["sub_embedding"], batch.sub, dvectors),
+        "feature_projection": (batch.features.unsqueeze(-1) * dvectors.unsqueeze(-2)).sum(1),
+        "feature_weight": (dscore.unsqueeze(-1) * batch.features).sum(1),
+        "interaction": (dscore.unsqueeze(-1) * batch.user.unsqueeze(-2) * batch.vectors).sum(1),
+    }
+    user = (dscore.unsqueeze(-1) * batch.vectors).sum(1) * h
+    return {name: grads[name] for name in params}, user
+
+
+def example_gradient_norms(
+    params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor, with_user: bool
+) -> Tensor:
+    """The norm of each example's own gradient (of ``dscore_j * s_j``) over every shared
+    parameter, and ``u`` if ``with_user``, shape (k, b): what DP-SGD clips, in closed form.
+    An example's gradient is ``r_j`` times a vector whose squared norm is::
+
+        3 |h * u|^2 + |x|^2 |h * u|^2 + 1 + |x|^2 + |u * v|^2  (+ |h * v|^2 with u)
+
+    (item, main and sub rows; W = x (h * u)^T; the bias; w; h; u).
+    """
+    h = params["interaction"]
+    hu = (h * batch.user).square().sum(-1, keepdim=True)  # (k, 1)
+    x2 = batch.features.square().sum(-1)
+    squares = (3 + x2) * hu + 1 + x2 + (batch.user.unsqueeze(-2) * batch.vectors).square().sum(-1)
+    if with_user:
+        squares = squares + (h.unsqueeze(-2) * batch.vectors).square().sum(-1)
+    return dscore.abs() * squares.sqrt()
+
+
+def _gather_rows(table: Tensor, rows: Tensor) -> Tensor:
+    """``table[c, rows[c, j]]`` for a (k, n, ...) table and (k, b) rows, shape (k, b, ...)."""
+    k, n = table.shape[:2]
+    flat = table.reshape(k * n, *table.shape[2:])
+    offsets = (torch.arange(k) * n).unsqueeze(-1)
+    picked = flat.index_select(0, (rows + offsets).reshape(-1))
+    return picked.reshape(*rows.shape, *table.shape[2:])
+
+
+def _scatter_rows(table: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+    """Zeros shaped as ``table`` with ``values[c, j]`` added at row ``rows[c, j]`` of client c:
+    the gradient of ``_gather_rows``."""
+    k, n = table.shape[:2]
+    offsets = (torch.arange(k) * n).unsqueeze(-1)
+    flat = table.new_zeros(k * n, *table.shape[2:])
+    flat.index_add_(0, (rows + offsets).reshape(-1), values.reshape(-1, *table.shape[2:]))
+    return flat.reshape(table.shape)

@@ -8,7 +8,7 @@ import torch
 
 from fedarena.training.local import LocalTraining, build_batches, training_examples
 from fedarena.training.sequential import SequentialTrainer
-from fedarena.training.vectorised import VectorisedTrainer
+from fedarena.training.vectorised import VectorisedTrainer, adam_step
 
 
 def _round_batches(population, n_items, config, clients):
@@ -68,3 +68,22 @@ def test_fedprox_zero_mu_is_fedavg_local_training(model, population):
     a = trainer.train(init, users[clients], batches, plain)
     b = trainer.train(init, users[clients], batches, prox)
     assert torch.equal(a.shared, b.shared)
+
+
+def test_adam_step_equals_torch_optim_adam_on_strided_gradients():
+    # Views with gaps between rows, as DP-SGD's noise chunks are: torch's fused CPU kernel
+    # reads a gradient's memory in order, so the step must hand it contiguous tensors.
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(4, 10, generator=g)[:, :5] for _ in range(3)]
+    params = [torch.randn(4, 5, generator=g) for _ in range(3)]
+    reference = [p.clone().requires_grad_(True) for p in params]
+    optimizer = torch.optim.Adam(reference, lr=0.05, foreach=False)
+    first = [torch.zeros_like(p) for p in params]
+    second = [torch.zeros_like(p) for p in params]
+    for step in (1, 2, 3):
+        for p, grad in zip(reference, grads, strict=True):
+            p.grad = grad.clone()
+        optimizer.step()
+        adam_step(params, grads, first, second, step, lr=0.05)
+    for ours, theirs in zip(params, reference, strict=True):
+        torch.testing.assert_close(ours, theirs.detach(), atol=1e-6, rtol=1e-5)

