@@ -30,8 +30,8 @@ def is_well_formed(update: Any, dim: int) -> bool:
         return False
     if update.shape != (dim,):
         return False
-    as64 = update.detach().double()
-    return bool(torch.isfinite(as64).all()) and float(as64.norm()) <= FLOAT32_MAX
+    # One float64 reduction: a NaN or infinite entry makes the norm NaN or inf, both refused.
+    return float(torch.linalg.vector_norm(update.detach(), dtype=torch.float64)) <= FLOAT32_MAX
 
 
 def usable_weight(reported: Any) -> float | None:
