@@ -36,15 +36,14 @@ EXIT_GRACE_S = 5.0
 _PRELOAD = ["fedarena.sandbox.server", "fedarena.sandbox.child", "fedarena.sandbox.launcher"]
 
 
-def preload_in_children(module: str) -> None:
-    """Have the fork server import ``module`` (its callers' child-side code) before it forks.
+def preload_in_children(*modules: str) -> None:
+    """Have the fork server import ``modules`` (its callers' child-side code) before it forks.
 
     Called at import time by the modules that run children (the matrix runner,
     the conformance checks), so the fork server, started later, imports torch
     and their code once instead of once per child.
     """
-    if module not in _PRELOAD:
-        _PRELOAD.append(module)
+    _PRELOAD.extend(module for module in modules if module not in _PRELOAD)
 
 
 def process_context() -> multiprocessing.context.ForkServerContext:
