@@ -73,7 +73,7 @@ check: $(STAMP)
 	$(BIN)/fedarena check --baseline leaderboard/baseline.json --scenario scenarios/smoke.toml \
 		--workers 2 $(CHECK_FLAGS)
 
-# Regenerates the published leaderboard (600 cells: about 40 min on 2 cores, docs/matrix.md).
+# Regenerates the published leaderboard (600 cells: about 17 min on 2 cores, docs/matrix.md).
 leaderboard: $(STAMP)
 	$(BIN)/fedarena matrix --scenario scenarios/standard.toml --grid card --workers 2 --out results/standard
 	$(BIN)/fedarena leaderboard results/standard --out leaderboard --doc docs/matrix.md
