@@ -25,6 +25,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     when the system gave none (a failed ``write`` names no file), so that its one-line
     message can say which file could not be written.
     """
+    write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """``write_text_atomic`` for bytes."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _new_temporary(path)
@@ -32,8 +37,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         err.filename = err.filename or str(path)
         raise
     try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)

@@ -44,7 +44,7 @@ class FullDatabase:
 def _full_fdopen(fd: int, *args: Any, **kwargs: Any):
     """``os.fdopen`` on a full disk: the file opens, its writes fail with ENOSPC."""
     os.close(fd)
-    return open("/dev/full", "w")
+    return open("/dev/full", *args, **kwargs)
 
 
 def _fill_disk(monkeypatch) -> None:

@@ -105,6 +105,8 @@ def test_matrix_then_leaderboard_end_to_end(write_matrix, plugin, tmp_path, caps
     assert {r.status for r in records if r.spec["defense"].endswith("Raises")} == {"failed"}
     rows = list(csv.DictReader((out / "cells.csv").open()))
     assert len(rows) == 18 and len(json.loads((out / "cells.json").read_text())["cells"]) == 18
+    # the forked cells of a seed shared one simulated population (fedarena.data.cache)
+    assert len(list((out / "worlds").glob("population-*.npz"))) == 2
 
     # a later bad run into the same folder loses nothing
     capsys.readouterr()

@@ -24,9 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fedarena.errors import FedarenaError
@@ -51,16 +53,25 @@ def check_cells(cells: Sequence[Cell]) -> None:
             )
 
 
-def _cell_task(spec: dict[str, Any], limits: Limits, cwd: str, path: list[str]) -> Outcome:
+def _cell_task(
+    spec: dict[str, Any], limits: Limits, cwd: str, path: list[str], worlds: str
+) -> Outcome:
     """A cell inside a Ray worker: the driver's folder and import path where this node has
-    them (a shared file system), one torch thread, then exactly a local worker's run."""
+    them (a shared file system), one torch thread, then exactly a local worker's run. Its
+    shoppers are shared through the driver's ``worlds`` folder, or this node's own."""
     import torch
 
     if os.path.isdir(cwd):  # plugin and catalog paths are relative to where the matrix started
         os.chdir(cwd)
     sys.path[:0] = [p for p in path if p not in sys.path and os.path.isdir(p)]
     torch.set_num_threads(1)
+    from fedarena.data import cache
     from fedarena.matrix.worker import run_cell
+
+    folder = Path(worlds)
+    if not folder.parent.is_dir():  # another machine's path: this node keeps its own
+        folder = Path(tempfile.gettempdir()) / "fedarena-worlds"
+    cache.use(folder)
 
     return run_cell(spec, limits)
 
@@ -68,7 +79,9 @@ def _cell_task(spec: dict[str, Any], limits: Limits, cwd: str, path: list[str]) 
 class RayPool:
     """Cells running as Ray tasks: ``submit`` one, ``wait`` for those that ended."""
 
-    def __init__(self, limits: Limits, workers: int | None, address: str | None) -> None:
+    def __init__(
+        self, limits: Limits, workers: int | None, address: str | None, worlds: Path
+    ) -> None:
         import ray
 
         self._ray = ray
@@ -97,6 +110,7 @@ class RayPool:
         )(_cell_task)
         self._running: dict[Any, tuple[Cell, float]] = {}
         self._cwd = os.getcwd()
+        self._worlds = str(worlds.absolute())
 
     def _check_memory(self) -> None:
         """Refuse a memory request no live node could ever meet (its cells would wait forever)."""
@@ -111,7 +125,9 @@ class RayPool:
 
     def submit(self, cell: Cell) -> None:
         """Start the cell's task; its clock starts now."""
-        ref = self._task.remote(cell.scenario.to_dict(), self.limits, self._cwd, sys.path)
+        ref = self._task.remote(
+            cell.scenario.to_dict(), self.limits, self._cwd, sys.path, self._worlds
+        )
         self._running[ref] = (cell, time.monotonic())
 
     def wait(self, timeout: float) -> list[tuple[Cell, Outcome]]:

@@ -70,6 +70,7 @@ preload_in_children(*CELL_IMPORTS)
 
 POLL_S = 0.5
 LOCK_NAME = ".lock"
+WORLDS_FOLDER = "worlds"  # the shoppers cells share (fedarena.data.cache), beside the store
 DEFAULT_LIMITS = Limits()
 BACKENDS = ("local", "ray")
 FLOWER_MEMORY_MB = 16384  # measured here: Ray fails under 8192 MiB of address space, runs at 16384
@@ -278,7 +279,7 @@ class MatrixRunner:
             child = JailedChild(worker_main, args, _jail_readable(cell.scenario))
         else:
             log = self.store.path.parent / "logs" / f"{cell.key[:12]}.log"
-            args = (*args, str(log))
+            args = (*args, str(log), str(self.store.path.parent / WORLDS_FOLDER))
             child = ForkedChild(self._context, _in_worker, args, f"cell-{cell.key[:12]}")
         rounds = None
         if self.monitor is not None:
@@ -385,7 +386,7 @@ def _exclusive(folder: Path) -> Iterator[None]:
 
 @contextmanager
 def _pool(
-    backend: str, limits: Limits, workers: int | None, address: str | None
+    backend: str, limits: Limits, workers: int | None, address: str | None, worlds: Path
 ) -> Iterator[RayPool | None]:
     """The Ray pool the run's cells go to (closed at the end, however it ends), or ``None``
     for the local process pool."""
@@ -394,7 +395,7 @@ def _pool(
         return
     from fedarena.matrix.ray_backend import RayPool
 
-    pool = RayPool(limits, workers, address)
+    pool = RayPool(limits, workers, address, worlds)
     try:
         yield pool
     finally:
@@ -453,7 +454,7 @@ def run_matrix(
     with (
         _exclusive(folder),
         ResultStore.in_folder(folder) as store,
-        _pool(backend, limits, workers, address) as pool,
+        _pool(backend, limits, workers, address, folder / WORLDS_FOLDER) as pool,
     ):
         workers = pool.capacity if pool is not None else workers or available_cores()
         session = store.start_session(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fedarena.components import registries
+from fedarena.data import cache
 from fedarena.errors import SpecError
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.sandbox.child import apply_limits, failed
@@ -74,11 +75,16 @@ def worker_main(
     cwd: str,
     rounds: bool = False,
     log: str | None = None,
+    worlds: str | None = None,
 ) -> None:
     """Entry point of a worker process: one cell, its ``Outcome`` on ``connection`` last
     (preceded by an ``Interim`` per round when ``rounds``); a Flower cell keeps Flower's and
-    Ray's output in ``log`` (``fedarena.flower.simulation``), not on the console."""
+    Ray's output in ``log`` (``fedarena.flower.simulation``), not on the console; the
+    shoppers of a world that an earlier cell built are read from ``worlds``
+    (``fedarena.data.cache``)."""
     os.chdir(cwd)  # plugin paths are relative to where the matrix was started
+    if worlds is not None:
+        cache.use(Path(worlds))
     if log is not None:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         os.environ[FLOWER_LOG_ENV] = log

@@ -25,10 +25,11 @@ from torch import Tensor
 
 from fedarena.attacks import ATTACKS, Attack
 from fedarena.compression import COMPRESSORS, Compressor
+from fedarena.data import cache
 from fedarena.data.amazon import load_amazon
 from fedarena.data.builtin import generate_catalog
 from fedarena.data.catalog import Catalog
-from fedarena.data.shoppers import Population, PopulationConfig, simulate_population
+from fedarena.data.shoppers import Population, PopulationConfig
 from fedarena.defenses import (
     AccountingSetting,
     ClientSide,
@@ -166,7 +167,7 @@ def build_world(scenario: Scenario) -> World:
     torch.manual_seed(scenario.seed)
     catalog = load_catalog(scenario)
     population_config = PopulationConfig(n_shoppers=scenario.shoppers, alpha=scenario.alpha)
-    population = simulate_population(catalog, population_config, scenario.seed)
+    population = cache.population(catalog, population_config, scenario.seed)
     n_malicious = round(scenario.malicious_fraction * len(population))
     per_round = scenario.clients_per_round
     # An attack knows its own budget: its expected number of clients per round (ALIE's f).
@@ -193,7 +194,7 @@ def build_world(scenario: Scenario) -> World:
     compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
     root_shoppers = defense.root_shoppers if isinstance(defense, UsesRootSet) else 0
     root = (
-        simulate_population(
+        cache.population(
             catalog,
             replace(population_config, n_shoppers=root_shoppers),
             scenario.seed + ROOT_SEED_OFFSET,
