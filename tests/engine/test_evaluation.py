@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from fedarena.engine import evaluation
 from fedarena.engine.evaluation import EvalConfig, Evaluator, fit_users
 from fedarena.training.local import LocalTraining
 
@@ -48,3 +50,14 @@ def test_exposure_only_counts_shoppers_who_never_saw_the_target(model, populatio
         item_bias[popular] = 100.0  # the model pushes the target to everyone's top
     m = evaluator(flat, targets=np.array([popular]))
     assert m["er@10"] == 1.0 and m["target_rank"] == 0.0
+
+
+def test_scoring_in_chunks_of_cases_gives_the_same_metrics(model, population, monkeypatch):
+    tower, layout, flat, _ = model
+    shoppers = np.arange(len(population))
+    whole = Evaluator(tower, layout, population, shoppers, LocalTraining(), seed=0)(flat)
+    monkeypatch.setattr(evaluation, "CHUNK_CASES", 7)  # many chunks, the last one short
+    chunked = Evaluator(tower, layout, population, shoppers, LocalTraining(), seed=0)(flat)
+    assert chunked.keys() == whole.keys()
+    for key, value in whole.items():
+        assert chunked[key] == pytest.approx(value, abs=1e-6)
