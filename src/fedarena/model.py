@@ -205,8 +205,12 @@ def stacked_gradients(
         "feature_weight": (dscore.unsqueeze(-1) * batch.features).sum(1),
         "interaction": (dscore.unsqueeze(-1) * batch.user.unsqueeze(-2) * batch.vectors).sum(1),
     }
-    user = (dscore.unsqueeze(-1) * batch.vectors).sum(1) * h
-    return {name: grads[name] for name in params}, user
+    return {name: grads[name] for name in params}, user_gradient(params, batch, dscore)
+
+
+def user_gradient(params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor) -> Tensor:
+    """The ``u`` part of ``stacked_gradients``: ``du = sum_j r_j (h * v_j)``, shape (k, dim)."""
+    return (dscore.unsqueeze(-1) * batch.vectors).sum(1) * params["interaction"]
 
 
 def example_gradient_norms(

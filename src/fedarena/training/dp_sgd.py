@@ -38,6 +38,7 @@ from fedarena.model import (
     example_gradient_norms,
     stacked_forward,
     stacked_gradients,
+    user_gradient,
 )
 from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
 from fedarena.training.vectorised import local_step
@@ -78,9 +79,7 @@ class PerExampleClipping:
         norms = example_gradient_norms(shared, batch, dscore, self.user_embedding)
         factor = (self.max_grad_norm / (norms + STABILISER)).clamp(max=1.0)
         sums, clipped_user = stacked_gradients(shared, batch, factor * dscore)
-        user_sum = (
-            clipped_user if self.user_embedding else stacked_gradients(shared, batch, dscore)[1]
-        )
+        user_sum = clipped_user if self.user_embedding else user_gradient(shared, batch, dscore)
         real = weight > 0
         clipped = float(((factor < 1) & real).sum()) / max(1, int(real.sum()))
         losses = weight * torch.nn.functional.binary_cross_entropy_with_logits(
