@@ -402,6 +402,32 @@ def _pool(
         pool.close()
 
 
+def start_session(
+    store: ResultStore,
+    matrix: str,
+    matrix_sha256: str,
+    grids: list[str],
+    workers: int,
+    limits: Limits,
+    cells: Sequence[Cell],
+) -> int:
+    """Record in ``store`` that a run of ``cells`` starts here: the matrix, the machine, the
+    limits, and how many of the cells a previous run already did."""
+    return store.start_session(
+        matrix=matrix,
+        matrix_sha256=matrix_sha256,
+        grids=grids,
+        version=__version__,
+        workers=workers,
+        cores=available_cores(),
+        machine=platform.machine(),
+        time_limit_s=limits.seconds,
+        memory_limit_mb=limits.memory_mb,
+        cells=len(cells),
+        resumed=len(store.done_keys() & {c.key for c in cells}),
+    )
+
+
 def run_matrix(
     matrix: Matrix,
     folder: Path,
@@ -457,18 +483,14 @@ def run_matrix(
         _pool(backend, limits, workers, address, folder / WORLDS_FOLDER) as pool,
     ):
         workers = pool.capacity if pool is not None else workers or available_cores()
-        session = store.start_session(
-            matrix=str(matrix.path),
-            matrix_sha256=hashlib.sha256(matrix.text.encode()).hexdigest(),
-            grids=list(grids or matrix.grid_names()),
-            version=__version__,
-            workers=workers,
-            cores=available_cores(),
-            machine=platform.machine(),
-            time_limit_s=limits.seconds,
-            memory_limit_mb=limits.memory_mb,
-            cells=len(cells),
-            resumed=len(store.done_keys() & {c.key for c in cells}),
+        session = start_session(
+            store,
+            str(matrix.path),
+            hashlib.sha256(matrix.text.encode()).hexdigest(),
+            list(grids or matrix.grid_names()),
+            workers,
+            limits,
+            cells,
         )
         start = time.perf_counter()
         runner: MatrixRunner | RayRunner = (

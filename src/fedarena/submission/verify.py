@@ -39,7 +39,7 @@ from fedarena.leaderboard.entry import (
     write_entry,
 )
 from fedarena.matrix.cell import REFERENCE_ATTACK, Cell
-from fedarena.matrix.runner import DEFAULT_LIMITS, MatrixRunner, available_cores
+from fedarena.matrix.runner import DEFAULT_LIMITS, MatrixRunner, available_cores, start_session
 from fedarena.matrix.store import CellRecord, ResultStore, finite, now
 from fedarena.sandbox.limits import Limits
 from fedarena.sandbox.process import start_fork_server
@@ -172,19 +172,7 @@ def _rerun(
     start_fork_server()
     folder.mkdir()
     with ResultStore.in_folder(folder) as store:
-        session = store.start_session(
-            matrix="(verify)",
-            matrix_sha256="",
-            grids=[],
-            version=__version__,
-            workers=workers,
-            cores=available_cores(),
-            machine=platform.machine(),
-            time_limit_s=limits.seconds,
-            memory_limit_mb=limits.memory_mb,
-            cells=len(cells),
-            resumed=0,
-        )
+        session = start_session(store, "(verify)", "", [], workers, limits, cells)
         MatrixRunner(store, workers, limits, session).run(cells, on_outcome=on_cell)
         return {r.key: r for r in store.records()}
 
