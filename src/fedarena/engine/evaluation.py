@@ -30,6 +30,8 @@ from fedarena.seeds import Stream, stream
 from fedarena.training.local import LocalTraining, training_examples
 
 CHUNK_SHOPPERS = 1024
+CHUNK_EXAMPLES = 2**22  # padded examples in one fitting table (rows x its longest log)
+BUCKET_EXAMPLES = 2**17  # the same, for tables of rows of similar length (see _padded_chunks)
 CHUNK_CASES = 2**16  # test cases scored at once (each with its 99 negatives)
 
 
@@ -88,13 +90,7 @@ class Evaluator:
             training_examples(*population.train_log(int(s)), n_items, local, rng)
             for s in self.shoppers
         ]
-        width = max(len(e[0]) for e in examples)
-        padded = np.zeros((3, len(examples), width), dtype=np.float64)
-        for row, example in enumerate(examples):
-            padded[:, row, : len(example[0])] = example
-        self._items = torch.from_numpy(padded[0].astype(np.int64))
-        self._labels = torch.from_numpy(padded[1].astype(np.float32))
-        self._weights = torch.from_numpy(padded[2].astype(np.float32))
+        self._fit_chunks = _padded_chunks(examples)
         row_of = np.full(len(population), -1)
         row_of[self.shoppers] = np.arange(len(self.shoppers))
         selected = row_of[population.test_shopper] >= 0
@@ -127,18 +123,10 @@ class Evaluator:
     def fitted_users(self, global_params: Tensor) -> Tensor:
         """Every evaluated shopper's ``u*`` under ``global_params`` (row order of ``shoppers``)."""
         self.layout.load(self.tower, global_params)
-        return torch.cat(
-            [
-                fit_users(
-                    self.tower,
-                    self._items[chunk],
-                    self._labels[chunk],
-                    self._weights[chunk],
-                    self.config,
-                )
-                for chunk in torch.arange(len(self.shoppers)).split(CHUNK_SHOPPERS)
-            ]
-        )
+        users = torch.empty(len(self.shoppers), self.tower.dim)
+        for rows, items, labels, weights in self._fit_chunks:
+            users[rows] = fit_users(self.tower, items, labels, weights, self.config)
+        return users
 
     def __call__(
         self, global_params: Tensor, targets: np.ndarray | None = None
@@ -160,3 +148,44 @@ class Evaluator:
         if targets is not None and len(targets):
             metrics |= self._exposure(users, np.asarray(targets, dtype=np.int64))
         return metrics
+
+
+def _padded_chunks(examples: list[tuple[np.ndarray, ...]]) -> list[tuple[Tensor, ...]]:
+    """The shoppers' (items, labels, weights) as padded tables of at most ``CHUNK_SHOPPERS``
+        rows, to be fitted one table at a time.
+
+        When every row padded to the longest fits in ``CHUNK_EXAMPLES``, the rows keep their order
+        and one width. Otherwise (a real log's heavy tail: a MovieLens user with 2,391 ratings
+        beside a median of 71) rows are taken shortest first, each table padded to its own longest
+        row and holding at most ``BUCKET_EXAMPLES`` padded examples (small tables, so that each
+    spans a narrow range of lengths). Returns (rows, items, labels,
+        weights) per table, ``rows`` indexing ``examples``.
+    """
+    lengths = np.array([len(e[0]) for e in examples])
+    uniform = len(lengths) * lengths.max() <= CHUNK_EXAMPLES
+    order = np.arange(len(lengths)) if uniform else np.argsort(lengths, kind="stable")
+    chunks = []
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        while (
+            stop < len(order)
+            and stop - start < CHUNK_SHOPPERS
+            and (uniform or (stop + 1 - start) * lengths[order[stop]] <= BUCKET_EXAMPLES)
+        ):
+            stop += 1
+        rows = order[start:stop]
+        width = lengths.max() if uniform else lengths[rows].max()
+        padded = np.zeros((3, len(rows), width), dtype=np.float64)
+        for at, row in enumerate(rows):
+            padded[:, at, : lengths[row]] = examples[row]
+        chunks.append(
+            (
+                torch.from_numpy(rows),
+                torch.from_numpy(padded[0].astype(np.int64)),
+                torch.from_numpy(padded[1].astype(np.float32)),
+                torch.from_numpy(padded[2].astype(np.float32)),
+            )
+        )
+        start = stop
+    return chunks
