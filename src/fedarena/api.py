@@ -32,7 +32,7 @@ from fedarena.matrix.file import Matrix, check_catalogs, load_matrix, matrix_fro
 from fedarena.matrix.store import ResultStore
 from fedarena.sandbox.limits import Limits
 from fedarena.scenario.run import run_scenario
-from fedarena.scenario.spec import Scenario
+from fedarena.scenario.spec import Scenario, complete_spec
 
 
 def scenario_of(scenario: Scenario | Mapping[str, Any] | None = None, **changes: Any) -> Scenario:
@@ -62,7 +62,7 @@ def frame(results: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Result documents as a DataFrame: one row each, the spec's fields then ``final``'s."""
     names = [f.name for f in fields(Scenario)]
     rows = [
-        {name: result["spec"].get(name) for name in names} | dict(result["final"])
+        {name: complete_spec(result["spec"]).get(name) for name in names} | dict(result["final"])
         for result in results
     ]
     return pd.DataFrame(rows)

@@ -71,6 +71,21 @@ def test_flower_and_in_process_engines_give_the_same_run(attack):
     assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0
 
 
+def test_a_federation_of_logged_users_is_the_same_in_both_engines(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = ["user,item,timestamp"]
+    for user in range(30):
+        items = rng.choice(220, size=rng.integers(4, 12), replace=False)
+        rows += [f"u{user},i{item},{t}" for t, item in enumerate(items)]
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(rows) + "\n")
+    scenario = replace(
+        SMALL, population=str(log), items=Scenario().items, attack="sybil", malicious_fraction=0.2
+    )
+    flower, _ = _flower(scenario)
+    _assert_same_run(flower, run_scenario(scenario, compare_clean=False))
+
+
 @pytest.mark.parametrize(
     "attack",
     [

@@ -20,7 +20,7 @@ from fedarena import __version__
 from fedarena.errors import FedarenaError, os_error
 from fedarena.io import json_text, write_text_atomic
 from fedarena.matrix.store import CellRecord, finite, now
-from fedarena.scenario.spec import Scenario
+from fedarena.scenario.spec import Scenario, complete_spec
 
 CELLS_SCHEMA = "fedarena.cells/1"
 FIRST_METRICS = ("ndcg@10", "hr@10", "auc", "er@10", "target_rank")
@@ -70,7 +70,7 @@ def cells_csv(records: list[CellRecord]) -> str:
             [
                 r.key,
                 r.status,
-                *(r.spec.get(c, "") for c in spec_columns),
+                *(complete_spec(r.spec).get(c, "") for c in spec_columns),
                 *("" if final.get(m) is None else final[m] for m in metrics),
                 f"{r.wall_s:.3f}",
                 r.version,

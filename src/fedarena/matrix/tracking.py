@@ -38,7 +38,7 @@ from fedarena.errors import FedarenaError
 from fedarena.io import json_text
 from fedarena.matrix.export import read_cells
 from fedarena.matrix.store import STORE_NAME, CellRecord, ResultStore, finite
-from fedarena.scenario.spec import Scenario
+from fedarena.scenario.spec import Scenario, complete_spec
 
 INSTALL_HINT = "pip install 'fedarena[mlflow]'"
 KEY_TAG = "fedarena.key"
@@ -151,8 +151,9 @@ def cell_params(record: CellRecord) -> dict[str, str]:
     """Every spec field (``Scenario``'s first, then any other the record holds) and the cell's
     key, family, version and status."""
     names = [f.name for f in fields(Scenario)]
-    names += sorted(set(record.spec) - set(names))
-    params = {n: _text(record.spec[n]) for n in names if n in record.spec}
+    spec = complete_spec(record.spec)
+    names += sorted(set(spec) - set(names))
+    params = {n: _text(spec[n]) for n in names if n in spec}
     return params | {
         "key": record.key,
         "family": record.family,

@@ -20,6 +20,10 @@ from fedarena.registry import ComponentSpec
 from fedarena.training.local import OPTIMIZERS, LocalTraining
 
 IN_PROCESS_ENGINES = ("vectorised", "sequential")
+# Fields added after results were published: a spec holds them only where they differ from
+# their default, so that every earlier cell keeps its key and its stored spec.
+OMITTED_AT_DEFAULT = ("population",)
+SHOP_FIELDS = ("catalog", "items", "alpha")  # what only a simulated population uses
 COMPONENT_FIELDS = ("attack", "defense", "strategy", "compression")
 _SPEC_TYPES: dict[str, type[ComponentSpec] | type[DefenseSpec]] = {
     "ComponentSpec": ComponentSpec,
@@ -89,7 +93,18 @@ class Scenario:
     seed: int = field(default=0, metadata=_help("random seed: same seed, same numbers"))
     rounds: int = field(default=30, metadata=_help("federated rounds"))
     clients_per_round: int = field(default=50, metadata=_help("shoppers sampled per round"))
-    shoppers: int = field(default=500, metadata=_help("shoppers simulated"))
+    population: str = field(
+        default="shop",
+        metadata=_help(
+            "shop (shoppers simulated over the catalog), movielens (the real ratings of the "
+            "movielens extra, one user per client) or a path to an interaction log "
+            "(CSV, MovieLens u.data or ratings.dat; docs/interactions.md)"
+        ),
+    )
+    shoppers: int = field(
+        default=500,
+        metadata=_help("shoppers simulated, or at most this many users sampled from a log"),
+    )
     alpha: float = field(
         default=0.3,
         metadata=_help("Dirichlet concentration of category affinities (small = more non-IID)"),
@@ -178,6 +193,16 @@ class Scenario:
             )
         if not self.catalog.strip():  # a path of "" is the current folder: never what was meant
             raise SpecError("catalog must be 'builtin' or a path to an Amazon CSV file or folder")
+        if not self.population.strip():
+            raise SpecError("population must be 'shop', 'movielens' or a path to a log file")
+        if self.population != "shop":
+            default = Scenario.__dataclass_fields__
+            for name in SHOP_FIELDS:
+                if getattr(self, name) != default[name].default:
+                    raise SpecError(
+                        f"{name} applies to the simulated shop only; population "
+                        f"{self.population!r} brings its own users and items"
+                    )
         if not 0 <= self.malicious_fraction < 0.5:
             raise SpecError(
                 f"malicious_fraction must be in [0, 0.5), got {self.malicious_fraction}"
@@ -205,11 +230,13 @@ class Scenario:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as JSON-ready values, component specs as their canonical text."""
+        """Every field as JSON-ready values, component specs as their canonical text
+        (an ``OMITTED_AT_DEFAULT`` field only where it is not at its default)."""
         return {
             f.name: str(value) if f.name in COMPONENT_FIELDS else value
             for f in fields(self)
             for value in [getattr(self, f.name)]
+            if not (f.name in OMITTED_AT_DEFAULT and value == f.default)
         }
 
     @classmethod
@@ -224,6 +251,11 @@ class Scenario:
         return cls(**values)
 
     @property
+    def simulated(self) -> bool:
+        """Whether the shoppers are simulated over a catalog (not read from a log)."""
+        return self.population == "shop"
+
+    @property
     def plugin_files(self) -> list[str]:
         """The ``path/to/file.py`` files the component specs import, in field order."""
         files = []
@@ -231,3 +263,9 @@ class Scenario:
             spec = getattr(self, name)
             files += spec.plugin_files if isinstance(spec, DefenseSpec) else [spec.plugin_file]
         return [f for f in files if f]
+
+
+def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec with every ``OMITTED_AT_DEFAULT`` field it lacks at its default."""
+    default = Scenario.__dataclass_fields__
+    return {name: default[name].default for name in OMITTED_AT_DEFAULT} | spec

@@ -16,7 +16,7 @@ embedding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from fedarena.data import cache
 from fedarena.data.amazon import load_amazon
 from fedarena.data.builtin import generate_catalog
 from fedarena.data.catalog import Catalog
+from fedarena.data.logged import logged_world
 from fedarena.data.shoppers import Population, PopulationConfig
 from fedarena.defenses import (
     AccountingSetting,
@@ -58,7 +59,8 @@ from fedarena.training.vectorised import VectorisedTrainer
 
 
 def load_catalog(scenario: Scenario) -> Catalog:
-    """The built-in catalog, or ``scenario.items`` items sampled from an Amazon path."""
+    """The built-in catalog, or ``scenario.items`` items sampled from an Amazon path (a
+    simulated population's catalog; a logged one brings its own, ``load_population``)."""
     if scenario.catalog == "builtin":
         return generate_catalog(scenario.items, seed=BUILTIN_CATALOG_SEED)
     catalog, _ = load_amazon(Path(scenario.catalog))
@@ -66,6 +68,17 @@ def load_catalog(scenario: Scenario) -> Catalog:
         rng = stream(scenario.seed, Stream.CATALOG_SAMPLE)
         catalog = catalog.take(np.sort(rng.choice(len(catalog), scenario.items, replace=False)))
     return catalog
+
+
+def load_population(scenario: Scenario, shoppers: int, seed: int) -> tuple[Catalog, Population]:
+    """The catalog and ``shoppers`` shoppers of ``scenario``: simulated over its catalog (from
+    the population cache when a matrix keeps one), or users of its interaction log."""
+    if not scenario.simulated:
+        logged = logged_world(scenario.population, shoppers, seed)
+        return logged.catalog, logged.population
+    catalog = load_catalog(scenario)
+    config = PopulationConfig(n_shoppers=shoppers, alpha=scenario.alpha)
+    return catalog, cache.population(catalog, config, seed)
 
 
 @dataclass(frozen=True)
@@ -165,9 +178,7 @@ class World:
 def build_world(scenario: Scenario) -> World:
     """Draw the scenario's world; every engine builds it this way."""
     torch.manual_seed(scenario.seed)
-    catalog = load_catalog(scenario)
-    population_config = PopulationConfig(n_shoppers=scenario.shoppers, alpha=scenario.alpha)
-    population = cache.population(catalog, population_config, scenario.seed)
+    catalog, population = load_population(scenario, scenario.shoppers, scenario.seed)
     n_malicious = round(scenario.malicious_fraction * len(population))
     per_round = scenario.clients_per_round
     # An attack knows its own budget: its expected number of clients per round (ALIE's f).
@@ -194,11 +205,7 @@ def build_world(scenario: Scenario) -> World:
     compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
     root_shoppers = defense.root_shoppers if isinstance(defense, UsesRootSet) else 0
     root = (
-        cache.population(
-            catalog,
-            replace(population_config, n_shoppers=root_shoppers),
-            scenario.seed + ROOT_SEED_OFFSET,
-        )
+        load_population(scenario, root_shoppers, scenario.seed + ROOT_SEED_OFFSET)[1]
         if root_shoppers
         else None
     )
