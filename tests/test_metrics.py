@@ -49,3 +49,15 @@ def test_exposure_known_answer():
     m = exposure_metrics(scores, torch.tensor([12]))
     assert m["target_rank"] == pytest.approx((12 + 7) / 2)
     assert m["er@10"] == pytest.approx(0.5)
+    # Shopper 0 sees the target at rank 12, shopper 1 at 7: in neither top 5, one top 10,
+    # both top 20.
+    assert (m["er@5"], m["er@20"]) == (0.0, 1.0)
+
+
+def test_exposure_counts_a_shopper_once_whichever_targets_it_sees():
+    scores = torch.arange(30.0).flip(0)[None].clone()  # item i has rank i
+    m = exposure_metrics(scores, torch.tensor([3, 8, 15]))
+    assert (m["er@5"], m["er@10"], m["er@20"]) == (1.0, 1.0, 1.0)
+    assert m["target_rank"] == pytest.approx((3 + 8 + 15) / 3)
+    m = exposure_metrics(scores, torch.tensor([6, 25]))
+    assert (m["er@5"], m["er@10"], m["er@20"]) == (0.0, 1.0, 1.0)

@@ -58,19 +58,25 @@ def ranking_metrics(scores: Tensor, case_shopper: np.ndarray, k: int = 10) -> di
     return out
 
 
-def exposure_metrics(scores: Tensor, targets: Tensor, k: int = 10) -> dict[str, float]:
-    """ER@10 and mean target rank of target items in full-catalog rankings.
+EXPOSURE_KS = (5, 10, 20)  # the cut-offs of the FedRec literature's ER@K (FedRecAttack)
+EXPOSURE_KEYS = (*(f"er@{k}" for k in EXPOSURE_KS), "target_rank")
+
+
+def exposure_metrics(scores: Tensor, targets: Tensor) -> dict[str, float]:
+    """ER@5, ER@10, ER@20 and mean target rank of target items in full-catalog rankings.
 
     ``scores`` is (n_shoppers, n_items) with ``-inf`` on each shopper's own
-    training items (they are never recommended back). ER@10 is the share of
-    shoppers whose top-``k`` holds at least one target; ``target_rank`` the mean
-    over shoppers and targets of the 0-based rank of the target (ties against
-    the target).
+    training items (they are never recommended back). ER@K is the share of
+    shoppers whose top-K holds at least one target (for one target, the
+    exposure ratio of FedRecAttack, Rong et al. ICDE 2022); ``target_rank`` the
+    mean over shoppers and targets of the 0-based rank of the target (ties
+    against the target).
     """
     target_scores = scores[:, targets]
     ranks = (scores[:, None, :] >= target_scores[:, :, None]).sum(dim=-1) - 1
-    hit = (ranks < k).any(dim=1)
-    return {
-        "er@10": float(hit.double().mean()) if len(hit) else math.nan,
-        "target_rank": float(ranks.double().mean()) if len(hit) else math.nan,
+    best = ranks.min(dim=1).values
+    metrics = {
+        f"er@{k}": float((best < k).double().mean()) if len(best) else math.nan for k in EXPOSURE_KS
     }
+    metrics["target_rank"] = float(ranks.double().mean()) if len(best) else math.nan
+    return metrics

@@ -32,6 +32,7 @@ from fedarena.cli.common import (
     start_watch,
 )
 from fedarena.errors import FedarenaError
+from fedarena.metrics import EXPOSURE_KEYS
 from fedarena.registry import parse_option
 
 if TYPE_CHECKING:
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 _TYPES = {"int": int, "float": float, "str": str, "str | int": str}
 # What a new user reads beside each number the attack, the defense and the cost are about.
 HEADLINES = {
+    "er@5": "benign shoppers with a target item in their top 5",
     "er@10": "benign shoppers with a target item in their top 10 (attack success)",
-    "target_rank": "mean rank of the target items among all items (1 = top)",
+    "er@20": "benign shoppers with a target item in their top 20",
+    "target_rank": "mean rank of the target items among all items (0 = top)",
     "ndcg@10_drop": "NDCG@10 lost to the attack (clean run - attacked run)",
     "hr@10_drop": "HR@10 lost to the attack",
     "auc_drop": "AUC lost to the attack",
@@ -220,7 +223,7 @@ def headline_keys(result: dict[str, Any]) -> list[str]:
     privacy for DP, skipped rounds if any, and the bytes a client sends."""
     final, goal = result["final"], result["attack"]["goal"]
     attacked = goal != "none" and result["population"]["malicious"] > 0
-    keys = ["er@10", "target_rank"] if goal == "targeted" else []
+    keys = list(EXPOSURE_KEYS) if goal == "targeted" else []
     keys += [k for k in ("ndcg@10_drop", "hr@10_drop", "auc_drop") if k in final]
     if attacked:
         keys += ["detection_precision", "detection_recall", "detection_auc"]

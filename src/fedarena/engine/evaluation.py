@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from fedarena.data.shoppers import Population
-from fedarena.metrics import exposure_metrics, ranking_metrics
+from fedarena.metrics import EXPOSURE_KEYS, exposure_metrics, ranking_metrics
 from fedarena.model import ItemTower, SharedLayout
 from fedarena.seeds import Stream, stream
 from fedarena.training.local import LocalTraining, training_examples
@@ -100,7 +100,7 @@ class Evaluator:
         self._population = population
 
     def _exposure(self, users: Tensor, targets: np.ndarray) -> dict[str, float | None]:
-        """ER@10 and target rank over the shoppers who never interacted with a target."""
+        """ER@K and target rank over the shoppers who never interacted with a target."""
         seen = [self._population.train_log(int(s))[0] for s in self.shoppers]
         touched = np.zeros(len(self.shoppers), dtype=bool)
         hit_cases = np.isin(self._case_items[:, 0].numpy(), targets)
@@ -108,8 +108,8 @@ class Evaluator:
         touched |= np.array([np.isin(targets, items).any() for items in seen], dtype=bool)
         eligible = np.flatnonzero(~touched)
         if not len(eligible):
-            return {"er@10": None, "target_rank": None}
-        totals = {"er@10": 0.0, "target_rank": 0.0}
+            return dict.fromkeys(EXPOSURE_KEYS)
+        totals = dict.fromkeys(EXPOSURE_KEYS, 0.0)
         with torch.no_grad():
             for lo in range(0, len(eligible), CHUNK_SHOPPERS):
                 rows = eligible[lo : lo + CHUNK_SHOPPERS]
