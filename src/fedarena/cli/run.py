@@ -32,7 +32,6 @@ from fedarena.cli.common import (
     start_watch,
 )
 from fedarena.errors import FedarenaError
-from fedarena.metrics import EXPOSURE_KEYS
 from fedarena.registry import parse_option
 
 if TYPE_CHECKING:
@@ -218,9 +217,11 @@ def results_table(result: dict[str, Any]) -> Table:
 
 
 def headline_keys(result: dict[str, Any]) -> list[str]:
-    """The keys of ``result["final"]`` that this scenario is about: attack success (ER@10 and
+    """The keys of ``result["final"]`` that this scenario is about: attack success (ER@5, 10, 20 and
     target rank if targeted, the utility drops if untargeted), detection where attacked,
     privacy for DP, skipped rounds if any, and the bytes a client sends."""
+    from fedarena.metrics import EXPOSURE_KEYS  # imports torch, which --help must not
+
     final, goal = result["final"], result["attack"]["goal"]
     attacked = goal != "none" and result["population"]["malicious"] > 0
     keys = list(EXPOSURE_KEYS) if goal == "targeted" else []
