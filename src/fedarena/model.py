@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -137,6 +138,36 @@ class SharedLayout:
         with torch.no_grad():
             for name, value in self.unflatten(flat).items():
                 params[name].copy_(value)
+
+
+@dataclass(frozen=True, eq=False)
+class ItemRows:
+    """Where each item's row lies in the flat update vector, and what belongs to no item.
+
+    Item ``i`` owns the columns ``index[i]`` (its embedding row and its bias, in layout
+    order); ``dense`` are the columns of the parameters every item shares (categories,
+    features, the scorer). A client "sends" item ``i`` when its update is non-zero there:
+    an honest client's update is exactly zero on every item it did not train on.
+    """
+
+    index: np.ndarray  # (n_items, width) int64
+    dense: np.ndarray  # (n_dense,) int64
+
+    @classmethod
+    def of(cls, layout: SharedLayout) -> ItemRows:
+        offsets = np.cumsum([0, *layout.sizes])
+        blocks = []
+        for name, shape, start in zip(layout.names, layout.shapes, offsets, strict=False):
+            if name in ItemTower.PER_ITEM_PARAMETERS:
+                width = math.prod(shape[1:])
+                blocks.append(start + np.arange(shape[0] * width).reshape(shape[0], width))
+        index = np.concatenate(blocks, axis=1)
+        dense = np.setdiff1d(np.arange(layout.dim), index)
+        return cls(index=index, dense=dense)
+
+    @property
+    def width(self) -> int:
+        return self.index.shape[1]
 
 
 @dataclass(frozen=True)

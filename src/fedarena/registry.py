@@ -304,7 +304,9 @@ class Registry(Generic[T]):
         return created
 
 
-CONTEXT_PARAMETERS = frozenset({"n_malicious", "n_clients", "seed", "catalog", "population"})
+CONTEXT_PARAMETERS = frozenset(
+    {"n_malicious", "n_clients", "seed", "catalog", "population", "item_rows"}
+)
 
 
 def accepted_options(factory: Callable[..., Any]) -> list[str]:

@@ -6,7 +6,13 @@ import numpy as np
 from torch import Tensor
 
 from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, RoundContext
-from fedarena.defenses.coordinatewise import CoordinateWise, as_update, median_of_sorted
+from fedarena.defenses.coordinatewise import (
+    CoordinateWise,
+    as_update,
+    median_of_sorted,
+    per_column_median,
+)
+from fedarena.model import ItemRows
 
 
 @DEFENSES.register("median")
@@ -16,7 +22,9 @@ class Median(CoordinateWise):
     g_k = median(x_1k, ..., x_nk), the mean of the two middle values when n is
     even (as ``numpy.median``). Breakdown point 1/2: fewer than n/2 malicious
     clients cannot move any coordinate outside the benign values' range. No
-    client is rejected as a whole, so none is flagged.
+    client is rejected as a whole, so none is flagged. ``per_item = true``: the
+    median of each item's row among the clients that sent it
+    (``fedarena.defenses.coordinatewise``).
 
     >>> import torch
     >>> x = torch.tensor([[0.0, 5.0], [1.0, 6.0], [2.0, 7.0], [100.0, -100.0]])
@@ -26,5 +34,13 @@ class Median(CoordinateWise):
 
     bounded_against = OUTLIER_PATTERNS
 
+    def __init__(self, per_item: bool = False, item_rows: ItemRows | None = None) -> None:
+        self.set_per_item(per_item, item_rows)
+
     def from_sorted(self, columns: np.ndarray, ctx: RoundContext) -> Tensor:
         return as_update(median_of_sorted(columns))
+
+    def from_sorted_counts(
+        self, columns: np.ndarray, counts: np.ndarray, ctx: RoundContext
+    ) -> np.ndarray:
+        return per_column_median(columns, counts)

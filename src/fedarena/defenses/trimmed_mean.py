@@ -10,6 +10,7 @@ from torch import Tensor
 from fedarena.defenses.base import DEFENSES, OUTLIER_PATTERNS, RoundContext
 from fedarena.defenses.coordinatewise import CoordinateWise, as_update
 from fedarena.defenses.tolerance import Tolerant
+from fedarena.model import ItemRows
 from fedarena.options import assumed_malicious, is_number
 
 
@@ -23,6 +24,11 @@ class TrimmedMean(Tolerant, CoordinateWise):
     floor(beta * n) when ``beta`` is given (``scipy.stats.trim_mean``'s
     proportion), else the scenario's assumed count. No client is flagged.
 
+    ``per_item = true`` (``fedarena.defenses.coordinatewise``): each item's row
+    is averaged over its k senders, trimming floor(beta * k) from each end, or
+    min(f, (k - 1) // 2) (no more than an item with k senders can lose while
+    keeping one value).
+
     >>> import torch
     >>> x = torch.tensor([[0.0], [1.0], [2.0], [6.0], [100.0]])
     >>> TrimmedMean(f=1).aggregate(x, torch.ones(5), RoundContext.for_updates(x)).update
@@ -35,7 +41,14 @@ class TrimmedMean(Tolerant, CoordinateWise):
     # beta must reach the malicious fraction (0.1 and 0.2 in the shipped matrices).
     tuning_grid: ClassVar[dict[str, tuple[float, ...]]] = {"beta": (0.1, 0.2, 0.3)}
 
-    def __init__(self, f: int | None = None, beta: float | None = None) -> None:
+    def __init__(
+        self,
+        f: int | None = None,
+        beta: float | None = None,
+        per_item: bool = False,
+        item_rows: ItemRows | None = None,
+    ) -> None:
+        self.set_per_item(per_item, item_rows)
         self.f = assumed_malicious(f)
         if beta is not None and f is not None:
             raise ValueError("give f or beta, not both")
@@ -54,3 +67,16 @@ class TrimmedMean(Tolerant, CoordinateWise):
     def from_sorted(self, columns: np.ndarray, ctx: RoundContext) -> Tensor:
         f = self.check(len(columns), ctx.n_malicious)
         return as_update(columns[f : len(columns) - f].mean(axis=0))
+
+    def from_sorted_counts(
+        self, columns: np.ndarray, counts: np.ndarray, ctx: RoundContext
+    ) -> np.ndarray:
+        if self.beta is not None:
+            trim = (self.beta * counts).astype(np.int64)
+        else:
+            f = ctx.n_malicious if self.f is None else self.f
+            trim = np.minimum(f, (counts - 1) // 2)
+        rank = np.arange(len(columns))[:, None]
+        kept = (rank >= trim) & (rank < counts - trim)
+        total = np.where(kept, columns, 0.0).sum(axis=0, dtype=np.float64)
+        return total / (counts - 2 * trim)

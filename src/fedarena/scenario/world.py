@@ -43,7 +43,7 @@ from fedarena.engine.assumed_f import AssumedF
 from fedarena.engine.evaluation import Evaluator
 from fedarena.engine.federation import ClientData, Federation
 from fedarena.errors import SpecError
-from fedarena.model import ItemTower, SharedLayout, init_user_embeddings
+from fedarena.model import ItemRows, ItemTower, SharedLayout, init_user_embeddings
 from fedarena.scenario.spec import Scenario
 from fedarena.seeds import (
     BUILTIN_CATALOG_SEED,
@@ -200,7 +200,11 @@ def build_world(scenario: Scenario) -> World:
     malicious[malicious_ids] = True
     assumed_f = AssumedF.of(scenario.assumed_f, len(population), len(malicious_ids), per_round)
     context = {"n_malicious": assumed_f.fixed, "n_clients": per_round}
-    defense = create_defense(scenario.defense, **context, seed=scenario.seed)
+    tower = ItemTower(catalog, dim=scenario.dim)  # uninitialised: drawn below
+    layout = SharedLayout.of(tower)
+    defense = create_defense(
+        scenario.defense, **context, seed=scenario.seed, item_rows=ItemRows.of(layout)
+    )
     strategy = STRATEGIES.create(scenario.strategy, **context, seed=scenario.seed)
     compressor = COMPRESSORS.create(scenario.compression, seed=scenario.seed)
     root_shoppers = defense.root_shoppers if isinstance(defense, UsesRootSet) else 0
@@ -210,9 +214,7 @@ def build_world(scenario: Scenario) -> World:
         else None
     )
     generator = model_generator(scenario.seed)
-    tower = ItemTower(catalog, dim=scenario.dim)
     tower.reset_parameters(generator)
-    layout = SharedLayout.of(tower)
     return World(
         scenario=scenario,
         catalog=catalog,

@@ -1,0 +1,170 @@
+"""Coordinate-wise rules per item row, among the clients that sent the row (``per_item``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from defense_helpers import context
+
+from fedarena.defenses import create_defense
+from fedarena.defenses.median import Median
+from fedarena.defenses.trimmed_mean import TrimmedMean
+from fedarena.errors import SpecError
+from fedarena.model import ItemRows, SharedLayout
+from fedarena.scenario.run import run_scenario
+from fedarena.scenario.world import build_world
+from tiny import TINY
+
+N_ITEMS, WIDTH, N_DENSE = 6, 3, 4
+# Items own columns [4 + 3 i, 4 + 3 i + 3): the dense part comes first, as a layout may have.
+ROWS = ItemRows(
+    index=N_DENSE + np.arange(N_ITEMS * WIDTH).reshape(N_ITEMS, WIDTH),
+    dense=np.arange(N_DENSE),
+)
+DIM = N_DENSE + N_ITEMS * WIDTH
+
+
+def sparse_updates(n: int, seed: int) -> torch.Tensor:
+    """Random updates in which each client sends a random subset of the items."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, DIM)).astype(np.float32)
+    sends = rng.random((n, N_ITEMS)) < 0.5
+    sends[:, 0] = True  # every client sends item 0
+    sends[:, 5] = False  # nobody sends item 5
+    for item in range(N_ITEMS):
+        x[np.ix_(~sends[:, item], ROWS.index[item])] = 0.0
+    return torch.from_numpy(x)
+
+
+def by_hand(x: torch.Tensor, per_row) -> np.ndarray:
+    """The expected aggregate: ``per_row`` over each item's senders, and over all for the rest."""
+    values = x.numpy().astype(np.float64)
+    out = np.zeros(DIM)
+    out[ROWS.dense] = per_row(values[:, ROWS.dense])
+    for item in range(N_ITEMS):
+        columns = ROWS.index[item]
+        senders = (values[:, columns] != 0).any(axis=1)
+        if senders.any():
+            out[columns] = per_row(values[senders][:, columns])
+    return out
+
+
+def test_per_item_median_is_the_median_of_each_items_senders():
+    x = sparse_updates(9, seed=1)
+    out = Median(per_item=True, item_rows=ROWS).aggregate(x, torch.ones(9), context(x)).update
+    np.testing.assert_allclose(out.numpy(), by_hand(x, lambda v: np.median(v, axis=0)), rtol=1e-6)
+    assert (out[ROWS.index[5]] == 0).all()  # an item nobody sent does not move
+
+
+@pytest.mark.parametrize("f", [0, 1, 3])
+def test_per_item_trimmed_mean_trims_at_most_what_each_item_can_lose(f):
+    x = sparse_updates(11, seed=2)
+
+    def trimmed(values: np.ndarray) -> np.ndarray:
+        k = len(values)
+        cut = min(f, (k - 1) // 2)
+        return np.sort(values, axis=0)[cut : k - cut].mean(axis=0)
+
+    rule = TrimmedMean(f=f, per_item=True, item_rows=ROWS)
+    out = rule.aggregate(x, torch.ones(11), context(x, f=f)).update
+    np.testing.assert_allclose(out.numpy(), by_hand(x, trimmed), rtol=1e-5, atol=1e-7)
+
+
+def test_per_item_trimmed_mean_with_beta_trims_a_share_of_each_items_senders():
+    x = sparse_updates(12, seed=3)
+
+    def trimmed(values: np.ndarray) -> np.ndarray:
+        cut = int(0.25 * len(values))
+        return np.sort(values, axis=0)[cut : len(values) - cut].mean(axis=0)
+
+    rule = TrimmedMean(beta=0.25, per_item=True, item_rows=ROWS)
+    out = rule.aggregate(x, torch.ones(12), context(x)).update
+    np.testing.assert_allclose(out.numpy(), by_hand(x, trimmed), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("plain", "per_item"),
+    [
+        ("median", "median(per_item=true)"),
+        ("trimmed_mean(f=2)", "trimmed_mean(f=2, per_item=true)"),
+    ],
+)
+def test_when_every_client_sends_every_item_per_item_is_the_plain_rule(plain, per_item):
+    x = torch.randn(10, DIM, generator=torch.Generator().manual_seed(4))
+    expected = create_defense(plain).aggregate(x, torch.ones(10), context(x, f=2)).update
+    rule = create_defense(per_item, item_rows=ROWS)
+    out = rule.aggregate(x, torch.ones(10), context(x, f=2)).update
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_per_item_is_invariant_to_the_order_of_clients():
+    x = sparse_updates(9, seed=5)
+    rule = Median(per_item=True, item_rows=ROWS)
+    perm = torch.randperm(9, generator=torch.Generator().manual_seed(6))
+    a = rule.aggregate(x, torch.ones(9), context(x)).update
+    b = rule.aggregate(x[perm], torch.ones(9), context(x[perm])).update
+    assert torch.equal(a, b)
+
+
+def test_an_item_only_attackers_send_is_theirs_while_shared_items_hold():
+    """The documented weakness (Spattack): the breakdown point holds per item's senders."""
+    x = sparse_updates(9, seed=7)
+    x[:, ROWS.index[5]] = 0.0
+    x[:2, ROWS.index[5]] = 1e6  # two attackers alone send item 5
+    x[:2, ROWS.index[0]] = 1e6  # and push item 0, which everyone sends
+    out = Median(per_item=True, item_rows=ROWS).aggregate(x, torch.ones(9), context(x)).update
+    assert (out[ROWS.index[5]] == 1e6).all()
+    assert out[ROWS.index[0]].abs().max() < 10
+
+
+def test_a_non_finite_row_is_rejected_before_it_counts_as_a_sender():
+    x = sparse_updates(9, seed=8)
+    x[3, ROWS.index[2][0]] = float("nan")
+    out = Median(per_item=True, item_rows=ROWS).aggregate(x, torch.ones(9), context(x))
+    assert torch.isfinite(out.update).all()
+    assert not out.accepted[3]
+    kept = torch.cat([x[:3], x[4:]])
+    again = Median(per_item=True, item_rows=ROWS).aggregate(kept, torch.ones(8), context(kept))
+    assert torch.equal(out.update, again.update)
+
+
+def test_per_item_without_item_rows_is_a_one_line_error():
+    with pytest.raises(ValueError, match="per_item needs the model's item rows") as caught:
+        Median(per_item=True)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ValueError, match="per_item must be true or false"):
+        Median(per_item="yes", item_rows=ROWS)
+
+
+def test_the_item_rows_of_the_tower_are_its_embedding_rows_and_biases():
+    world = build_world(TINY)
+    rows = ItemRows.of(world.layout)
+    tables = world.layout.unflatten(torch.arange(world.layout.dim, dtype=torch.float64))
+    for item in (0, 7, world.n_items - 1):
+        expected = [*tables["item_embedding"][item].tolist(), float(tables["item_bias"][item])]
+        assert rows.index[item].tolist() == expected
+    assert len(rows.dense) + rows.index.size == world.layout.dim
+    assert isinstance(world.layout, SharedLayout)
+
+
+@pytest.mark.parametrize(
+    ("plain", "per_item"),
+    [
+        ("median", "median(per_item=true)"),
+        ("trimmed_mean(beta=0.1)", "trimmed_mean(beta=0.1, per_item=true)"),
+    ],
+)
+def test_a_scenario_runs_per_item_rules_and_they_differ_from_the_plain_ones(plain, per_item):
+    attacked = replace(TINY, defense=per_item, attack="sign_flip", malicious_fraction=0.2)
+    sparse = run_scenario(attacked, compare_clean=False)
+    dense = run_scenario(replace(attacked, defense=plain), compare_clean=False)
+    assert sparse["final"]["ndcg@10"] != dense["final"]["ndcg@10"]
+    assert 0 <= sparse["final"]["hr@10"] <= 1
+
+
+def test_a_bad_per_item_value_in_a_scenario_names_the_defense():
+    with pytest.raises(SpecError, match="per_item"):
+        build_world(replace(TINY, defense="median(per_item=3)"))
