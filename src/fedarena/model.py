@@ -165,6 +165,15 @@ class ItemRows:
         dense = np.setdiff1d(np.arange(layout.dim), index)
         return cls(index=index, dense=dense)
 
+    @classmethod
+    def blocks(cls, dim: int, width: int = 17) -> ItemRows:
+        """Items of ``width`` consecutive columns from the start, the rest dense: item rows for
+        vectors that come from no model, shaped as the default tower's (16 embedding columns
+        and a bias); the submission checks hand them to a rule that takes ``item_rows``."""
+        n_items = dim // width
+        index = np.arange(n_items * width, dtype=np.int64).reshape(n_items, width)
+        return cls(index=index, dense=np.arange(n_items * width, dim, dtype=np.int64))
+
     @property
     def width(self) -> int:
         return self.index.shape[1]

@@ -8,15 +8,20 @@ import dataclasses
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from defense_helpers import context, random_updates
 
 from fedarena.defenses import DEFENSES, UsesRootSet, create_defense
 from fedarena.defenses.base import OUTLIER_PATTERNS, tuning_grid_of
+from fedarena.model import ItemRows
 from fedarena.registry import ComponentSpec, accepted_options
 
 N, D, F = 12, 40, 2
+# For the rules that take a model's item rows: ten items of three columns, and ten columns
+# every item shares, as the tower has both.
+ROWS = ItemRows(index=np.arange(30).reshape(10, 3), dense=np.arange(30, D))
 # Every rule in fedarena's own package, found by the registry: a new file is tested at once.
 BUILT_IN = [name for name, origin in DEFENSES.origins().items() if origin.startswith("fedarena.")]
 
@@ -37,7 +42,7 @@ PERMUTATION_INVARIANT = [
 
 
 def _run(name: str, updates: torch.Tensor, ids=None, seed: int = 0):
-    defense = create_defense(name)
+    defense = create_defense(name, item_rows=ROWS)
     ctx = context(updates, f=F, seed=seed)
     if ids is not None:
         ctx = dataclasses.replace(ctx, client_ids=ids)
@@ -130,7 +135,8 @@ def test_every_setting_of_the_tuning_grid_builds_the_defense(name):
     assert math.prod(len(values) for values in grid.values()) <= 9
     for values in itertools.product(*grid.values()):
         spec = ComponentSpec(name, dict(zip(grid, values, strict=True)))
-        assert create_defense(str(spec), n_clients=N, n_malicious=F) is not None
+        built = create_defense(str(spec), n_clients=N, n_malicious=F, item_rows=ROWS)
+        assert built is not None
 
 
 @pytest.mark.parametrize(

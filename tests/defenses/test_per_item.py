@@ -10,6 +10,7 @@ import torch
 from defense_helpers import context
 
 from fedarena.defenses import create_defense
+from fedarena.defenses.item_norm_clip import ItemNormClip
 from fedarena.defenses.median import Median
 from fedarena.defenses.trimmed_mean import TrimmedMean
 from fedarena.errors import SpecError
@@ -168,3 +169,56 @@ def test_a_scenario_runs_per_item_rules_and_they_differ_from_the_plain_ones(plai
 def test_a_bad_per_item_value_in_a_scenario_names_the_defense():
     with pytest.raises(SpecError, match="per_item"):
         build_world(replace(TINY, defense="median(per_item=3)"))
+
+
+def test_item_norm_clip_bounds_each_sent_row_and_leaves_the_rest():
+    x = sparse_updates(7, seed=9)
+    x[2, ROWS.index[1]] = torch.tensor([30.0, 40.0, 0.0])  # norm 50
+    clip = ItemNormClip(max_norm=1.0, item_rows=ROWS)
+    out = clip.preaggregate(x, torch.ones(7), context(x)).updates
+    norms = out[:, ROWS.index].norm(dim=-1)
+    assert float(norms.max()) <= 1.0 + 1e-6
+    torch.testing.assert_close(out[2, ROWS.index[1]], torch.tensor([0.6, 0.8, 0.0]))
+    assert torch.equal(out[:, ROWS.dense], x[:, ROWS.dense])  # shared parameters untouched
+    small = x[:, ROWS.index].norm(dim=-1) <= 1.0
+    assert torch.equal(out[:, ROWS.index][small], x[:, ROWS.index][small])
+
+
+def test_item_norm_clip_adapts_to_the_median_norm_of_the_sent_rows():
+    x = sparse_updates(7, seed=10)
+    rows = x[:, ROWS.index].double()
+    norms = rows.norm(dim=-1)
+    bound = float(np.median(norms[norms > 0].numpy()))  # rows nobody sent do not count
+    clip = ItemNormClip(item_rows=ROWS)
+    result = clip.preaggregate(x, torch.ones(7), context(x))
+    assert result.diagnostics["item_clip_norm"] == pytest.approx(bound)
+    out_norms = result.updates[:, ROWS.index].double().norm(dim=-1)
+    expected = torch.minimum(norms, torch.tensor(bound, dtype=torch.float64))
+    torch.testing.assert_close(out_norms, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_item_norm_clip_needs_item_rows_and_a_positive_bound():
+    with pytest.raises(ValueError, match="item_norm_clip needs the model's item rows"):
+        ItemNormClip()
+    with pytest.raises(ValueError, match="max_norm must be > 0"):
+        ItemNormClip(max_norm=0, item_rows=ROWS)
+
+
+def test_a_scenario_chains_the_item_bound_before_an_aggregator():
+    scenario = replace(
+        TINY,
+        defense="item_norm_clip(max_norm=0.05) > median(per_item=true)",
+        attack="model_replacement",
+        malicious_fraction=0.2,
+    )
+    result = run_scenario(scenario, compare_clean=False)
+    assert 0 <= result["final"]["er@10"] <= 1
+    assert result["spec"]["defense"] == str(scenario.defense)
+    assert str(scenario.defense).startswith("item_norm_clip(max_norm=0.05) > median(per_item=")
+
+
+def test_block_item_rows_are_the_towers_shape_and_cover_every_column_once():
+    rows = ItemRows.blocks(40)
+    assert rows.index.tolist() == [list(range(17)), list(range(17, 34))]
+    assert rows.dense.tolist() == list(range(34, 40))
+    assert ItemRows.blocks(5).index.shape == (0, 17)

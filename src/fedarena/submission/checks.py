@@ -38,6 +38,7 @@ from fedarena.defenses import (
     create_defense,
 )
 from fedarena.errors import SpecError
+from fedarena.model import ItemRows
 from fedarena.sandbox.limits import one_line, out_of_memory
 
 N, D = 20, 1000
@@ -102,10 +103,14 @@ class Round:
         return replace(self, ctx=replace(self.ctx, generator=torch.Generator().manual_seed(seed)))
 
 
-def build(spec: DefenseSpec, n: int) -> Defense:
-    """The defense as a scenario with ``n`` clients per round and f = n / 5 would build it."""
+def build(spec: DefenseSpec, n: int, d: int) -> Defense:
+    """The defense as a scenario with ``n`` clients per round and f = n / 5 would build it, for
+    updates of dimension ``d`` (with ``ItemRows.blocks(d)`` for rules that name
+    ``item_rows``)."""
     try:
-        return create_defense(spec, n_malicious=n // 5, n_clients=n, seed=0)
+        return create_defense(
+            spec, n_malicious=n // 5, n_clients=n, seed=0, item_rows=ItemRows.blocks(d)
+        )
     except SpecError as err:
         raise CheckFailed(f"cannot build it for n={n}, f={n // 5}: {err}") from None
 
@@ -182,7 +187,7 @@ def _sha256(path: Path) -> str:
 
 def check_interface(spec: DefenseSpec, budget_s: float) -> Verdict:
     """It builds from its spec, has ``aggregate`` and returns a ``fedarena.defenses.Aggregate``."""
-    defense = build(spec, N)
+    defense = build(spec, N, D)
     call(defense, Round.synthetic(N, D), f"on {N} finite updates")
     return Verdict(True, type(defense).__name__, source_files(spec))
 
@@ -234,7 +239,7 @@ def check_output(spec: DefenseSpec, budget_s: float) -> Verdict:
     bool of shape (n,)."""
     for n, d in ODD_SIZES:
         inputs = Round.synthetic(n, d)
-        _check_output(call(build(spec, n), inputs, f"for n={n}, d={d}"), inputs)
+        _check_output(call(build(spec, n, d), inputs, f"for n={n}, d={d}"), inputs)
     return Verdict(True, ", ".join(f"n={n} d={d}" for n, d in ODD_SIZES))
 
 
@@ -250,7 +255,7 @@ def check_determinism(spec: DefenseSpec, budget_s: float) -> Verdict:
     outputs = []
     for global_seed in (1, 2):
         _reseed_global_generators(global_seed)
-        outputs.append(call(build(spec, N), inputs.with_seed(5), "in the determinism check"))
+        outputs.append(call(build(spec, N, D), inputs.with_seed(5), "in the determinism check"))
     first, second = outputs
     if not torch.equal(first.update, second.update):
         raise CheckFailed(
@@ -284,10 +289,10 @@ def check_permutation(spec: DefenseSpec, budget_s: float) -> Verdict:
     inputs = Round.synthetic(N, D)
     order = torch.randperm(N, generator=torch.Generator().manual_seed(11))
     shuffled = inputs.permuted(order)
-    if _uses_generator(build(spec, N), inputs.with_seed(0)):
+    if _uses_generator(build(spec, N, D), inputs.with_seed(0)):
         return _randomised_permutation(spec, inputs, shuffled)
-    a = call(build(spec, N), inputs, "in the permutation check")
-    b = call(build(spec, N), shuffled, "on permuted clients")
+    a = call(build(spec, N, D), inputs, "in the permutation check")
+    b = call(build(spec, N, D), shuffled, "on permuted clients")
     tolerance = 1e-5 * max(1.0, float(a.update.abs().max()))
     difference = _max_difference(a.update, b.update)
     if difference > tolerance:
@@ -311,7 +316,7 @@ def _randomised_permutation(spec: DefenseSpec, inputs: Round, shuffled: Round) -
     for name, round_ in (("original", inputs), ("permuted", shuffled)):
         draws[name] = torch.stack(
             [
-                call(build(spec, N), round_.with_seed(s), "in the permutation check").update
+                call(build(spec, N, D), round_.with_seed(s), "in the permutation check").update
                 for s in range(DRAWS)
             ]
         ).double()
@@ -336,7 +341,7 @@ def check_nonfinite(spec: DefenseSpec, budget_s: float) -> Verdict:
     for row, value in NONFINITE_ROWS.items():
         inputs.updates[row, row] = value
     bad = sorted(NONFINITE_ROWS)
-    result = call(build(spec, N), inputs, f"on {N} updates of which {len(bad)} hold NaN or Inf")
+    result = call(build(spec, N, D), inputs, f"on {N} updates of which {len(bad)} hold NaN or Inf")
     update = result.update
     if not isinstance(update, Tensor) or tuple(update.shape) != (D,):
         shape = tuple(update.shape) if isinstance(update, Tensor) else type(update).__name__
@@ -359,7 +364,7 @@ def check_runtime(spec: DefenseSpec, budget_s: float) -> Verdict:
     """The best of two calls after a warm-up one within ``budget_s`` of CPU time at n=100,
     d=1e5, on one thread (a warm-up over ten budgets alone decides). CPU time, not wall
     time: on a busy machine a defense waits for a core without doing more work."""
-    defense = build(spec, RUNTIME_N)
+    defense = build(spec, RUNTIME_N, RUNTIME_D)
     inputs = Round.synthetic(RUNTIME_N, RUNTIME_D)
     size = f"n={RUNTIME_N}, d={RUNTIME_D}"
     times = []
