@@ -54,6 +54,38 @@ def test_promotion_fakes_buy_the_targets_and_popular_items(population, catalog):
         assert len(set(fillers.tolist())) == 6 and (counts[fillers] >= popular_cut).all()
 
 
+@pytest.mark.parametrize("fillers, n_popular", [("random", None), ("bandwagon", 2)])
+def test_random_and_bandwagon_fakes_draw_their_other_fillers_uniformly(
+    population, catalog, fillers, n_popular
+):
+    attack, enrolled, ids = _enrol(
+        f"sybil(filler=20, fillers={fillers}, identities=40)", population, catalog
+    )
+    counts = purchase_counts(population, len(catalog)).astype(float)
+    counts[attack.target_items] = 0
+    popular = np.argsort(-counts, kind="stable")[: int(np.ceil(0.1 * len(catalog)))]
+    popular = popular[counts[popular] > 0]
+    drawn = []
+    for s in ids:
+        items, labels = enrolled.train_log(int(s))
+        assert (labels == 1).all() and len(items) == len(attack.target_items) + 20
+        fillers_of = items[~np.isin(items, attack.target_items)]
+        assert len(set(fillers_of.tolist())) == 20
+        if n_popular is not None:  # at least the bandwagon's selected popular items
+            assert np.isin(fillers_of, popular).sum() >= n_popular
+        drawn.append(fillers_of)
+    # Uniform fillers reach far outside the popular tenth: about 90 % of them land there.
+    outside = 1 - np.isin(np.concatenate(drawn), popular).mean()
+    assert outside > 0.7
+
+
+def test_fillers_is_checked_and_applies_to_promotion_only():
+    with pytest.raises(ValueError, match="fillers must be one of popular, random, bandwagon"):
+        Sybil(fillers="nearest")
+    with pytest.raises(ValueError, match="payload=promotion only"):
+        Sybil(payload="label_flip", fillers="random")
+
+
 def test_default_filler_is_the_median_real_purchase_count(population, catalog):
     _, enrolled, ids = _enrol("sybil", population, catalog)
     purchases = [population.train_log(s)[1].sum() for s in range(len(population))]

@@ -18,6 +18,8 @@ from fedarena.options import is_number, real
 
 Log = tuple[np.ndarray, np.ndarray]
 POPULAR_SHARE = 0.1
+FILLERS = ("popular", "random", "bandwagon")
+BANDWAGON_POPULAR = 0.1  # a bandwagon profile's share of popular ("selected") fillers
 
 
 class Payload(Protocol):
@@ -43,13 +45,21 @@ class Promotion:
     Popular fillers make the fake shoppers resemble many real ones, so the
     targets are learnt as "bought by people like you". ``filler`` defaults to
     the median number of training purchases of a real shopper.
+
+    ``fillers`` picks the profile among the FedRec papers' fake-user baselines
+    (FedRecAttack, PipAttack): ``popular`` (above, the default), ``random``
+    (fillers uniform over the other items) or ``bandwagon`` (Burke et al. 2005:
+    ``BANDWAGON_POPULAR`` of the fillers popular as above, the rest uniform).
     """
 
     goal = "targeted"
 
-    def __init__(self, targets: PromotionTargets, filler: int | None) -> None:
+    def __init__(self, targets: PromotionTargets, filler: int | None, fillers: str) -> None:
+        if fillers not in FILLERS:
+            raise ValueError(f"fillers must be one of {', '.join(FILLERS)}, got {fillers!r}")
         self.targets = targets
         self.filler = filler
+        self.fillers = fillers
 
     @property
     def target_items(self) -> np.ndarray:
@@ -69,12 +79,18 @@ class Promotion:
             minlength=len(population),
         )
         size = round(float(np.median(real_purchases))) if self.filler is None else self.filler
-        size = min(size, len(pool))
+        shares = {"popular": size, "random": 0, "bandwagon": round(BANDWAGON_POPULAR * size)}
+        n_popular = min(shares[self.fillers], len(pool))
+        others = np.setdiff1d(np.arange(len(catalog)), targets)
+        n_random = min(size, len(others)) - n_popular if self.fillers != "popular" else 0
         logs = []
         for _ in range(n_fake):
             fillers = rng.choice(
-                pool, size=size, replace=False, p=counts[pool] / counts[pool].sum()
+                pool, size=n_popular, replace=False, p=counts[pool] / counts[pool].sum()
             )
+            if n_random > 0:
+                rest = np.setdiff1d(others, fillers, assume_unique=True)
+                fillers = np.concatenate([fillers, rng.choice(rest, n_random, replace=False)])
             items = rng.permutation(np.concatenate([targets, fillers]))
             logs.append((items, np.ones(len(items), dtype=np.float32)))
         return logs
@@ -144,8 +160,9 @@ class Sybil(Attack):
     shoppers' and they never enter the benign metrics.
 
     *Payload*: ``promotion`` (fake shoppers who buy the targets plus popular
-    items, see ``Promotion``) or ``label_flip`` (copies of real logs with
-    flipped labels, see ``FlippedCopies``).
+    items, or random or bandwagon ones with ``fillers``, see ``Promotion``) or
+    ``label_flip`` (copies of real logs with flipped labels, see
+    ``FlippedCopies``).
 
     *Coordination* ``c`` in [0, 1]: the Sybils sampled in a round train on
     their own fake logs, then send ``c * mean_j u_j + (1 - c) * u_i``: ``c = 0``
@@ -173,6 +190,7 @@ class Sybil(Attack):
         targets: list[int] | None = None,
         n_targets: int | None = None,
         filler: int | None = None,
+        fillers: str = "popular",
         boost: float | str = "auto",
         seed: int = 0,
         catalog: Catalog | None = None,
@@ -203,10 +221,18 @@ class Sybil(Attack):
                     targets, n_targets, seed, None if catalog is None else len(catalog)
                 ),
                 filler,
+                fillers,
             )
         elif payload == "label_flip":
-            if targets is not None or n_targets is not None or filler is not None:
-                raise ValueError("targets, n_targets and filler apply to payload=promotion only")
+            if (
+                targets is not None
+                or n_targets is not None
+                or filler is not None
+                or fillers != "popular"
+            ):
+                raise ValueError(
+                    "targets, n_targets, filler and fillers apply to payload=promotion only"
+                )
             self.payload = FlippedCopies()
         else:
             raise ValueError(f"payload must be one of promotion, label_flip, got {payload!r}")
