@@ -13,7 +13,6 @@ runs (the draw depends on the seed alone), so its ER@K is the no-attack value.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from attack_evidence import rewrite  # this folder's scripts share it
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 
@@ -37,9 +37,19 @@ CELLS = (
     ("Sybil promoters 5 %", "sybil", FRACTION, "trimmed_mean(per_item=true)"),
     ("Sybil promoters 5 %", "sybil", FRACTION, "krum"),
     ("Sybil promoters 5 %", "sybil", FRACTION, "norm_clip"),
+    ("Random fake users 5 %", "sybil(fillers=random)", FRACTION, "fedavg"),
+    ("Random fake users 5 %", "sybil(fillers=random)", FRACTION, "median(per_item=true)"),
+    ("Bandwagon fake users 5 %", "sybil(fillers=bandwagon)", FRACTION, "fedavg"),
+    ("Bandwagon fake users 5 %", "sybil(fillers=bandwagon)", FRACTION, "median(per_item=true)"),
     ("model replacement 5 %", "model_replacement", FRACTION, "fedavg"),
     ("model replacement 5 %", "model_replacement", FRACTION, "median(per_item=true)"),
     ("model replacement 5 %", "model_replacement", FRACTION, "krum"),
+    (
+        "model replacement 5 %",
+        "model_replacement",
+        FRACTION,
+        "item_norm_clip > median(per_item=true)",
+    ),
 )
 KEYS = ("hr@10", "ndcg@10", "er@5", "er@10", "er@20")
 
@@ -131,16 +141,6 @@ def evidence(seeds: list[int], rounds: int, workers: int) -> str:
     return "\n".join(lines)
 
 
-def rewrite(path: Path, block: str) -> None:
-    """Replace the text between the markers in ``path`` with ``block``."""
-    text = path.read_text()
-    start, end = MARKERS
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{path}: markers {start} ... {end} not found")
-    path.write_text(pattern.sub(lambda _: f"{start}\n{block}\n{end}", text))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -151,7 +151,7 @@ def main() -> None:
     table = evidence(args.seeds, args.rounds, args.workers)
     print(table)
     if args.docs is not None:
-        rewrite(args.docs, table)
+        rewrite(args.docs, MARKERS, table)
 
 
 if __name__ == "__main__":
