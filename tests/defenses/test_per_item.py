@@ -11,6 +11,7 @@ from defense_helpers import context
 
 from fedarena.defenses import create_defense
 from fedarena.defenses.item_norm_clip import ItemNormClip
+from fedarena.defenses.krum import Krum
 from fedarena.defenses.median import Median
 from fedarena.defenses.trimmed_mean import TrimmedMean
 from fedarena.errors import SpecError
@@ -156,6 +157,7 @@ def test_the_item_rows_of_the_tower_are_its_embedding_rows_and_biases():
     [
         ("median", "median(per_item=true)"),
         ("trimmed_mean(beta=0.1)", "trimmed_mean(beta=0.1, per_item=true)"),
+        ("krum(f=2)", "krum(f=2, per_item=true)"),
     ],
 )
 def test_a_scenario_runs_per_item_rules_and_they_differ_from_the_plain_ones(plain, per_item):
@@ -222,3 +224,38 @@ def test_block_item_rows_are_the_towers_shape_and_cover_every_column_once():
     assert rows.index.tolist() == [list(range(17)), list(range(17, 34))]
     assert rows.dense.tolist() == list(range(34, 40))
     assert ItemRows.blocks(5).index.shape == (0, 17)
+
+
+@pytest.mark.parametrize("f", [0, 1, 2])
+def test_per_item_krum_is_krum_over_each_items_senders(f):
+    x = sparse_updates(9, seed=11)
+    x[:, ROWS.index[3]] = 0.0
+    x[4, ROWS.index[3]] = torch.tensor([1.0, 2.0, 3.0])  # one sender: its row is taken
+    x[6, ROWS.index[3]] = torch.tensor([3.0, 2.0, 1.0])  # two senders: their mean
+    out = Krum(f=f, per_item=True, item_rows=ROWS).aggregate(x, torch.ones(9), context(x, f=f))
+    dense = Krum(f=f).aggregate(x[:, ROWS.dense], torch.ones(9), context(x, f=f))
+    assert torch.equal(out.update[ROWS.dense], dense.update)
+    assert torch.equal(out.accepted, dense.accepted)  # the verdict is the shared part's
+    for item in range(N_ITEMS):
+        columns = ROWS.index[item]
+        senders = (x[:, columns] != 0).any(dim=1)
+        rows, k = x[senders][:, columns], int(senders.sum())
+        if k == 0:
+            expected = torch.zeros(WIDTH)
+        elif k <= 2:
+            expected = rows.mean(dim=0)
+        else:
+            f_k = min(f, (k - 3) // 2)
+            expected = Krum(f=f_k).aggregate(rows, torch.ones(k), context(rows, f=f_k)).update
+        torch.testing.assert_close(out.update[columns], expected, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out.update[ROWS.index[3]], torch.tensor([2.0, 2.0, 2.0]))
+
+
+def test_per_item_krum_is_invariant_to_the_order_of_clients():
+    x = sparse_updates(11, seed=12)
+    rule = Krum(f=2, per_item=True, item_rows=ROWS)
+    perm = torch.randperm(11, generator=torch.Generator().manual_seed(13))
+    a = rule.aggregate(x, torch.ones(11), context(x, f=2))
+    b = rule.aggregate(x[perm], torch.ones(11), context(x[perm], f=2))
+    assert torch.equal(a.update, b.update)
+    assert torch.equal(a.accepted[perm], b.accepted)

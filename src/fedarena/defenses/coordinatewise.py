@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from fedarena.defenses.base import Aggregate, Aggregator, RoundContext
+from fedarena.defenses.per_item import checked_per_item, sent_rows
 from fedarena.model import ItemRows
 
 
@@ -55,14 +56,7 @@ class CoordinateWise(Aggregator):
 
     def set_per_item(self, per_item: bool, item_rows: ItemRows | None) -> None:
         """Validate and keep the ``per_item`` option (called by each rule's constructor)."""
-        if not isinstance(per_item, bool):
-            raise ValueError(f"per_item must be true or false, got {per_item!r}")
-        if per_item and item_rows is None:
-            raise ValueError(
-                "per_item needs the model's item rows, which fedarena's engines give: "
-                "use it in a scenario, not by hand"
-            )
-        self.per_item, self.item_rows = per_item, item_rows
+        self.per_item, self.item_rows = checked_per_item(per_item, item_rows), item_rows
 
     @abstractmethod
     def from_sorted(self, columns: np.ndarray, ctx: RoundContext) -> Tensor:
@@ -94,24 +88,17 @@ class CoordinateWise(Aggregator):
         rows = self.item_rows
         assert rows is not None  # set_per_item refuses per_item without them
         values = updates.detach().cpu().numpy()
-        if rows.index.max(initial=-1) >= values.shape[1]:
-            raise ValueError(
-                f"item rows reach column {rows.index.max()}, updates have {values.shape[1]}"
-            )
-        block = values[:, rows.index]  # (n, n_items, width)
-        sent = (block != 0).any(axis=2)
-        touched = np.flatnonzero(sent.any(axis=0))
+        sent = sent_rows(values, rows)
         out = torch.zeros(values.shape[1], dtype=torch.float32)
         if len(rows.dense):
             dense = np.sort(values[:, rows.dense], axis=0)
             out[torch.from_numpy(rows.dense)] = self.from_sorted(dense, ctx)
-        if len(touched):
-            senders = sent[:, touched]
-            masked = np.where(senders[:, :, None], block[:, touched], np.nan)
+        if len(sent.touched):
+            masked = np.where(sent.senders[:, :, None], sent.block, np.nan)
             columns = np.sort(masked.reshape(len(values), -1), axis=0)  # NaN sorts last
-            counts = np.repeat(senders.sum(axis=0), rows.width)
+            counts = np.repeat(sent.senders.sum(axis=0), rows.width)
             item_values = self.from_sorted_counts(columns, counts, ctx)
-            out[torch.from_numpy(rows.index[touched].reshape(-1))] = as_update(item_values)
+            out[torch.from_numpy(sent.columns)] = as_update(item_values)
         return out
 
 
