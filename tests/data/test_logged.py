@@ -48,8 +48,7 @@ def logged(log_file: Path, **changes) -> Scenario:
 def test_every_user_is_a_client_with_its_latest_interaction_held_out(log_file):
     log, _ = load_interactions(log_file)
     split = leave_one_out(log)
-    world = logged_world(str(log_file), N_USERS, seed=3)
-    population = world.population
+    _, population = logged_world(str(log_file), N_USERS, seed=3)
     assert len(population) == log.n_users == N_USERS
     assert population.test_shopper.tolist() == list(range(N_USERS))
     assert population.test_items[:, 0].tolist() == split.test_items.tolist()
@@ -80,10 +79,10 @@ def test_the_catalog_counts_training_interactions_only(log_file):
 
 
 def test_a_cap_on_shoppers_samples_users_by_seed(log_file):
-    full = logged_world(str(log_file), N_USERS, seed=0).population
-    few = logged_world(str(log_file), 15, seed=0).population
-    again = logged_world(str(log_file), 15, seed=0).population
-    other = logged_world(str(log_file), 15, seed=1).population
+    full = logged_world(str(log_file), N_USERS, seed=0)[1]
+    few = logged_world(str(log_file), 15, seed=0)[1]
+    again = logged_world(str(log_file), 15, seed=0)[1]
+    other = logged_world(str(log_file), 15, seed=1)[1]
     assert len(few) == 15
     assert np.array_equal(few.test_items, again.test_items)
     assert not np.array_equal(few.test_items[:, 0], other.test_items[:, 0])

@@ -10,6 +10,7 @@ import torch
 from defense_helpers import context
 
 from fedarena.defenses import create_defense
+from fedarena.defenses.coordinatewise import CoordinateWise
 from fedarena.defenses.item_norm_clip import ItemNormClip
 from fedarena.defenses.krum import Krum
 from fedarena.defenses.median import Median
@@ -259,3 +260,15 @@ def test_per_item_krum_is_invariant_to_the_order_of_clients():
     b = rule.aggregate(x[perm], torch.ones(11), context(x[perm], f=2))
     assert torch.equal(a.update, b.update)
     assert torch.equal(a.accepted[perm], b.accepted)
+
+
+def test_a_coordinate_wise_plugin_without_a_per_item_form_still_builds_and_says_so():
+    class Lowest(CoordinateWise):
+        def from_sorted(self, columns, ctx):
+            return torch.from_numpy(columns[0].astype(np.float32))
+
+    x = sparse_updates(5, seed=14)
+    plain = Lowest()
+    assert torch.equal(plain.aggregate(x, torch.ones(5), context(x)).update, x.min(dim=0).values)
+    with pytest.raises(ValueError, match="Lowest has no per_item form"):
+        Lowest().set_per_item(True, ROWS)

@@ -21,7 +21,6 @@ a large log; the published FedRec scenarios set it to the log's size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -35,16 +34,6 @@ from fedarena.seeds import Stream, stream
 
 SHOP = "shop"
 MOVIELENS = "movielens"
-
-
-@dataclass(frozen=True, eq=False)
-class LoggedWorld:
-    """The catalog and population of an interaction log, and what its loader reported."""
-
-    catalog: Catalog
-    population: Population
-    report: InteractionReport
-    n_log_users: int
 
 
 def load_log(source: str) -> tuple[InteractionLog, InteractionReport]:
@@ -73,7 +62,7 @@ def _log_file(path: str, size: int, mtime_ns: int) -> tuple[InteractionLog, Inte
     return load_interactions(path)
 
 
-def logged_world(source: str, max_users: int, seed: int) -> LoggedWorld:
+def logged_world(source: str, max_users: int, seed: int) -> tuple[Catalog, Population]:
     """The catalog and population of ``source`` for ``seed`` (see the module docstring)."""
     log, report = load_log(source)
     split = leave_one_out(log)
@@ -82,10 +71,10 @@ def logged_world(source: str, max_users: int, seed: int) -> LoggedWorld:
     users = np.arange(log.n_users)
     if max_users < log.n_users:
         users = np.sort(stream(seed, Stream.INTERACTIONS, 0).choice(users, max_users, False))
-    train_ptr = split.train_ptr
-    lengths = np.diff(train_ptr)[users]
-    rows = np.concatenate([np.arange(train_ptr[u], train_ptr[u + 1]) for u in users])
-    train_items = split.train_items[rows]
+    lengths = split.n_train[users]
+    kept = np.zeros(log.n_users, dtype=bool)
+    kept[users] = True
+    train_items = split.train_items[np.repeat(kept, split.n_train)]  # users stay in order
     owner = np.repeat(np.arange(len(users)), lengths)
     mix = np.zeros((len(users), len(log.categories)))
     np.add.at(mix, (owner, log.item_category[train_items]), 1.0)
@@ -100,7 +89,7 @@ def logged_world(source: str, max_users: int, seed: int) -> LoggedWorld:
         test_items=np.concatenate([split.test_items[users, None], negatives[users]], axis=1),
         n_excluded=report.dropped["single_interaction"],
     )
-    return LoggedWorld(catalog, population, report, log.n_users)
+    return catalog, population
 
 
 def log_catalog(log: InteractionLog, train_items: np.ndarray) -> Catalog:

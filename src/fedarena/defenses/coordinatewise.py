@@ -55,19 +55,24 @@ class CoordinateWise(Aggregator):
     item_rows: ItemRows | None = None
 
     def set_per_item(self, per_item: bool, item_rows: ItemRows | None) -> None:
-        """Validate and keep the ``per_item`` option (called by each rule's constructor)."""
-        self.per_item, self.item_rows = checked_per_item(per_item, item_rows), item_rows
+        """Validate and keep the ``per_item`` option (called by each rule's constructor); a
+        rule without its own ``from_sorted_counts`` has no per-item form."""
+        per_item = checked_per_item(per_item, item_rows)
+        if per_item and type(self).from_sorted_counts is CoordinateWise.from_sorted_counts:
+            raise ValueError(f"{type(self).__name__} has no per_item form")
+        self.per_item, self.item_rows = per_item, item_rows
 
     @abstractmethod
     def from_sorted(self, columns: np.ndarray, ctx: RoundContext) -> Tensor:
         """The aggregate from the (n, d) sorted columns."""
 
-    @abstractmethod
     def from_sorted_counts(
         self, columns: np.ndarray, counts: np.ndarray, ctx: RoundContext
     ) -> np.ndarray:
         """The aggregate of each column over its first ``counts[k]`` sorted values only (the
-        senders of an item; the rest of the column is NaN), as float64."""
+        senders of an item; the rest of the column is NaN), as float64. Optional: a rule (a
+        plugin's too) that defines it can run ``per_item``."""
+        raise NotImplementedError(f"{type(self).__name__} has no per_item form")
 
     def combine(self, updates: Tensor, weights: Tensor, ctx: RoundContext) -> Aggregate:
         if self.per_item:

@@ -152,14 +152,14 @@ class Evaluator:
 
 def _padded_chunks(examples: list[tuple[np.ndarray, ...]]) -> list[tuple[Tensor, ...]]:
     """The shoppers' (items, labels, weights) as padded tables of at most ``CHUNK_SHOPPERS``
-        rows, to be fitted one table at a time.
+    rows, to be fitted one table at a time.
 
-        When every row padded to the longest fits in ``CHUNK_EXAMPLES``, the rows keep their order
-        and one width. Otherwise (a real log's heavy tail: a MovieLens user with 2,391 ratings
-        beside a median of 71) rows are taken shortest first, each table padded to its own longest
-        row and holding at most ``BUCKET_EXAMPLES`` padded examples (small tables, so that each
-    spans a narrow range of lengths). Returns (rows, items, labels,
-        weights) per table, ``rows`` indexing ``examples``.
+    When every row padded to the longest fits in ``CHUNK_EXAMPLES``, the rows keep their order
+    and one width. Otherwise (a real log's heavy tail: a MovieLens user with 2,391 ratings
+    beside a median of 71) rows are taken shortest first, each table padded to its own longest
+    row and holding at most ``BUCKET_EXAMPLES`` padded examples (small tables, so that each
+    spans a narrow range of lengths). Returns (rows, items, labels, weights) per table,
+    ``rows`` indexing ``examples``.
     """
     lengths = np.array([len(e[0]) for e in examples])
     uniform = len(lengths) * lengths.max() <= CHUNK_EXAMPLES

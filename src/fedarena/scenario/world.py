@@ -74,8 +74,7 @@ def load_population(scenario: Scenario, shoppers: int, seed: int) -> tuple[Catal
     """The catalog and ``shoppers`` shoppers of ``scenario``: simulated over its catalog (from
     the population cache when a matrix keeps one), or users of its interaction log."""
     if not scenario.simulated:
-        logged = logged_world(scenario.population, shoppers, seed)
-        return logged.catalog, logged.population
+        return logged_world(scenario.population, shoppers, seed)
     catalog = load_catalog(scenario)
     config = PopulationConfig(n_shoppers=shoppers, alpha=scenario.alpha)
     return catalog, cache.population(catalog, config, seed)
