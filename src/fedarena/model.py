@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from fedarena.data.catalog import Catalog
 from fedarena.data.features import item_features
+from fedarena.factorisation import MatrixFactorisation
 
 
 class ItemTower(nn.Module):
@@ -35,6 +36,7 @@ class ItemTower(nn.Module):
 
     PER_ITEM_PARAMETERS = ("item_embedding", "item_bias")
     PER_ITEM_BUFFERS = ("main_category", "sub_category", "features")
+    LOSS = "bce"
 
     def __init__(self, catalog: Catalog, dim: int = 16) -> None:
         super().__init__()
@@ -51,6 +53,10 @@ class ItemTower(nn.Module):
         self.register_buffer("sub_category", torch.from_numpy(catalog.sub_category))
         self.register_buffer("features", features)
         self.dim = dim
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_bias)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Draw the initial shared parameters from ``generator`` (deterministic)."""
@@ -91,6 +97,40 @@ class ItemTower(nn.Module):
         every = torch.arange(len(self.item_bias))
         return (user * self.interaction) @ self.item_vectors(every).T + self.item_offsets(every)
 
+    def stacked_forward(
+        self, params: dict[str, Tensor], user: Tensor, item_rows: Tensor, items: Tensor
+    ) -> StackedBatch:
+        """``stacked_forward`` of this tower (the trainers' interface to every model)."""
+        return stacked_forward(params, user, item_rows, items, self)
+
+    def stacked_gradients(
+        self, params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        return stacked_gradients(params, batch, dscore)
+
+    def user_gradient(
+        self, params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor
+    ) -> Tensor:
+        return user_gradient(params, batch, dscore)
+
+    def example_gradient_norms(
+        self, params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor, with_user: bool
+    ) -> Tensor:
+        return example_gradient_norms(params, batch, dscore, with_user)
+
+
+Recommender = ItemTower | MatrixFactorisation
+# The scenario's ``model`` field: the shop's item tower, or FedMF (``fedarena.factorisation``).
+MODELS: dict[str, type[Recommender]] = {"tower": ItemTower, "mf": MatrixFactorisation}
+
+
+def build_model(name: str, catalog: Catalog, dim: int) -> Recommender:
+    """The recommender ``name`` (a key of ``MODELS``) over ``catalog``, uninitialised
+    (``reset_parameters`` draws it)."""
+    if name == "mf":
+        return MatrixFactorisation(len(catalog), dim=dim)
+    return ItemTower(catalog, dim=dim)
+
 
 def init_user_embeddings(n: int, dim: int, generator: torch.Generator) -> Tensor:
     """Initial private embeddings of ``n`` shoppers, shape (n, dim)."""
@@ -103,11 +143,16 @@ class SharedLayout:
 
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
+    per_item: tuple[str, ...]  # the parameters with one row per item
 
     @classmethod
-    def of(cls, tower: ItemTower) -> SharedLayout:
+    def of(cls, tower: Recommender) -> SharedLayout:
         named = list(tower.named_parameters())
-        return cls(tuple(n for n, _ in named), tuple(tuple(p.shape) for _, p in named))
+        return cls(
+            tuple(n for n, _ in named),
+            tuple(tuple(p.shape) for _, p in named),
+            tower.PER_ITEM_PARAMETERS,
+        )
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -117,7 +162,7 @@ class SharedLayout:
     def dim(self) -> int:
         return sum(self.sizes)
 
-    def flatten(self, tower: ItemTower) -> Tensor:
+    def flatten(self, tower: Recommender) -> Tensor:
         """The tower's shared parameters as one float32 vector of length ``dim``."""
         params = dict(tower.named_parameters())
         return torch.cat([params[n].detach().reshape(-1) for n in self.names]).float()
@@ -132,7 +177,7 @@ class SharedLayout:
             )
         }
 
-    def load(self, tower: ItemTower, flat: Tensor) -> None:
+    def load(self, tower: Recommender, flat: Tensor) -> None:
         """Copy a flat vector into the tower's parameters."""
         params = dict(tower.named_parameters())
         with torch.no_grad():
@@ -158,7 +203,7 @@ class ItemRows:
         offsets = np.cumsum([0, *layout.sizes])
         blocks = []
         for name, shape, start in zip(layout.names, layout.shapes, offsets, strict=False):
-            if name in ItemTower.PER_ITEM_PARAMETERS:
+            if name in layout.per_item:
                 width = math.prod(shape[1:])
                 blocks.append(start + np.arange(shape[0] * width).reshape(shape[0], width))
         index = np.concatenate(blocks, axis=1)

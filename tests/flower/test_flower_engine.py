@@ -87,6 +87,15 @@ def test_a_federation_of_logged_users_is_the_same_in_both_engines(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "defense", ["krum(f=2, per_item=true)", "dp_sgd(noise_multiplier=1.0)"], ids=["krum", "dp"]
+)
+def test_fedmf_is_the_same_in_both_engines(defense):
+    scenario = replace(SMALL, model="mf", attack="sybil", malicious_fraction=0.2, defense=defense)
+    flower, _ = _flower(scenario)
+    _assert_same_run(flower, run_scenario(scenario, compare_clean=False))
+
+
+@pytest.mark.parametrize(
     "attack",
     [
         "model_replacement(report_examples=999)",

@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from fedarena.data.shoppers import Population
-from fedarena.model import ItemTower, SharedLayout
+from fedarena.model import Recommender, SharedLayout
 from fedarena.registry import Registry
 from fedarena.training.local import LocalTraining, Trainer
 
@@ -133,7 +133,7 @@ class Defense(Protocol):
 class ClientSide(Protocol):
     """A defense part that clients run in local training (DP-SGD)."""
 
-    def client_trainer(self, tower: ItemTower, layout: SharedLayout, trainer: Trainer) -> Trainer:
+    def client_trainer(self, tower: Recommender, layout: SharedLayout, trainer: Trainer) -> Trainer:
         """The local training that replaces ``trainer``."""
         ...
 

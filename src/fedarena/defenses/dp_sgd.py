@@ -9,7 +9,7 @@ import numpy as np
 from fedarena.defenses.base import DEFENSES, AccountingSetting
 from fedarena.defenses.fedavg import FedAvg
 from fedarena.defenses.privacy import delta_option, gaussian_epsilon, privacy_spent, run_delta
-from fedarena.model import ItemTower, SharedLayout
+from fedarena.model import Recommender, SharedLayout
 from fedarena.options import flag, positive
 from fedarena.training.dp_sgd import DpSgdTrainer
 from fedarena.training.local import Trainer
@@ -82,7 +82,7 @@ class DpSgd(FedAvg):
         self.user_embedding = flag("user_embedding", user_embedding)
 
     def client_trainer(
-        self, tower: ItemTower, layout: SharedLayout, trainer: Trainer
+        self, tower: Recommender, layout: SharedLayout, trainer: Trainer
     ) -> DpSgdTrainer:
         """Replace local training (whichever engine) by DP-SGD."""
         return DpSgdTrainer(
@@ -100,8 +100,11 @@ class DpSgdAccountant:
 
     A shopper with n examples per round (its log plus negatives_per_positive
     negatives per purchase, as ``fedarena.training.local.training_examples``
-    draws them) spends, per epoch of a round it took part in, RDP a / (2 z^2)
-    per example and a sum_j k_j^2 / (2 z^2) as a whole. The accountant keeps
+    draws them; for BPR, negatives_per_positive pairs per purchase) spends, per
+    epoch of a round it took part in, RDP a / (2 z^2) per example and
+    a sum_j k_j^2 / (2 z^2) as a whole. Under BPR one purchase is in
+    negatives_per_positive pairs, which may share a batch: its own sensitivity
+    per epoch is bounded by sum_j c_j^2 <= negatives_per_positive^2. The accountant keeps
     each shopper's number of rounds and converts at ``spent``: the largest and
     the median over the shoppers who took part, at each level.
     """
@@ -116,9 +119,16 @@ class DpSgdAccountant:
         self.rounds[clients] += 1
 
     def examples(self, shopper: int) -> int:
-        """The shopper's training examples per round."""
+        """The shopper's training examples (pairs, for BPR) per round."""
         items, labels = self.setting.population.train_log(shopper)
-        return len(items) + self.setting.local.negatives_per_positive * int((labels > 0.5).sum())
+        drawn = self.setting.local.negatives_per_positive * int((labels > 0.5).sum())
+        return drawn if self.setting.local.loss == "bpr" else len(items) + drawn
+
+    def record_squares(self) -> int:
+        """The largest sum over one epoch's batches of (examples of one record)^2: a record
+        (a logged interaction) is one example, or under BPR in negatives_per_positive pairs."""
+        local = self.setting.local
+        return local.negatives_per_positive**2 if local.loss == "bpr" else 1
 
     def epsilons(self) -> tuple[np.ndarray, np.ndarray]:
         """Each shopper's epsilon so far at the shopper and at the example level (0 for one
@@ -130,7 +140,8 @@ class DpSgdAccountant:
             epochs = local.epochs * int(self.rounds[shopper])
             squares = sum(k * k for k in sizes)
             by_shopper[shopper] = gaussian_epsilon(z, epochs * squares, self.delta)
-            by_example[shopper] = gaussian_epsilon(z, epochs * min(1, squares), self.delta)
+            record = min(self.record_squares(), squares)
+            by_example[shopper] = gaussian_epsilon(z, epochs * record, self.delta)
         return by_shopper, by_example
 
     def spent(self) -> dict[str, float]:

@@ -21,9 +21,10 @@ from torch.func import functional_call
 from fedarena.data.shoppers import Population
 from fedarena.engine.evaluation import Evaluator
 from fedarena.metrics import ranking_metrics
-from fedarena.model import ItemTower, SharedLayout
+from fedarena.model import Recommender, SharedLayout
 from fedarena.seeds import Stream, stream
-from fedarena.training.local import LocalTraining, build_batches, training_examples, weighted_bce
+from fedarena.training.local import LocalTraining, build_batches, training_examples
+from fedarena.training.objective import batch_loss
 from fedarena.training.vectorised import VectorisedTrainer
 
 LOCAL_CHUNK = 128
@@ -49,7 +50,7 @@ def popularity(population: Population, shoppers: np.ndarray, seed: int) -> dict[
 
 
 def local_only(
-    tower: ItemTower,
+    tower: Recommender,
     layout: SharedLayout,
     init: Tensor,
     users: Tensor,
@@ -60,7 +61,7 @@ def local_only(
 ) -> dict[str, float]:
     """Metrics when every shopper trains alone for ``local.epochs`` epochs."""
     trainer = VectorisedTrainer(tower, layout)
-    n_items = len(tower.item_bias)
+    n_items = tower.n_items
     scores, case_shopper = [], []
     order = np.argsort(population.test_shopper, kind="stable")
     bounds = np.searchsorted(population.test_shopper[order], [shoppers, shoppers + 1])
@@ -84,7 +85,7 @@ def local_only(
 
 
 def centralised(
-    tower: ItemTower,
+    tower: Recommender,
     layout: SharedLayout,
     init: Tensor,
     users: Tensor,
@@ -96,27 +97,33 @@ def centralised(
     """Metrics of one model trained on the pooled examples of the evaluated shoppers.
 
     Adam with ``CENTRALISED_LR`` over minibatches of ``CENTRALISED_BATCH`` pooled
-    examples for ``CENTRALISED_EPOCHS`` epochs, the recipe that scored best on
-    the default scenario (``benchmarks/targets.py`` reports it).
+    examples (pairs, for BPR) for ``CENTRALISED_EPOCHS`` epochs, the recipe that
+    scored best on the default scenario (``benchmarks/targets.py`` reports it).
     """
     shoppers = evaluator.shoppers
-    n_items = len(tower.item_bias)
     tower = copy.deepcopy(tower)
     layout.load(tower, init)
     table = users.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([*tower.parameters(), table], lr=CENTRALISED_LR)
     rng = stream(seed, Stream.CENTRALISED)
+    sides = 2 if local.loss == "bpr" else 1  # a pair's two items, in the loss's layout
     for _ in range(CENTRALISED_EPOCHS):
         examples = [
-            training_examples(*population.train_log(int(s)), n_items, local, rng) for s in shoppers
+            training_examples(*population.train_log(int(s)), tower.n_items, local, rng)
+            for s in shoppers
         ]
-        items, labels, weights = (np.concatenate(column) for column in zip(*examples, strict=True))
-        owner = torch.from_numpy(np.repeat(shoppers, [len(e[0]) for e in examples]))
-        order = torch.from_numpy(rng.permutation(len(items)))
-        items, labels, weights = (torch.from_numpy(a) for a in (items, labels, weights))
+        items, labels, weights = (
+            torch.from_numpy(np.concatenate([a.reshape(sides, -1) for a in column], axis=1))
+            for column in zip(*examples, strict=True)
+        )
+        owner = torch.from_numpy(np.repeat(shoppers, [len(e[0]) // sides for e in examples]))
+        order = torch.from_numpy(rng.permutation(items.shape[1]))
         for batch in order.split(CENTRALISED_BATCH):
             optimizer.zero_grad()
-            scores = tower(table[owner[batch]], items[batch, None])[:, 0]
-            weighted_bce(scores, labels[batch], weights[batch]).backward()
+            scores = tower(table[owner[batch]], items[:, batch].T).T.reshape(-1)
+            loss = batch_loss(
+                scores, labels[:, batch].reshape(-1), weights[:, batch].reshape(-1), local.loss
+            )
+            loss.backward()
             optimizer.step()
     return evaluator(layout.flatten(tower))

@@ -8,8 +8,10 @@ of a ridge-regularised logistic loss over the shopper's examples ``e``::
 
     u* = argmin_u  sum_e w_e BCE(h . (u * v_e) + b_e, y_e) + l2 ||u||^2
 
-found by Newton's method (strictly convex, so it does not depend on where it
-starts or on how often the shopper took part in training). The same protocol
+or, for a model trained with BPR (FedMF), the same over its pairs ``(a, b)`` with
+``v_e = v_a - v_b``, ``b_e = b_a - b_b`` and ``y_e = 1`` (BPR's loss is the logistic
+loss of the score difference), found by Newton's method (strictly convex, so it does not
+depend on where it starts or on how often the shopper took part in training). The same protocol
 scores federated, centralised and attacked models, so differences between them
 are differences of the shared item side.
 """
@@ -25,9 +27,9 @@ from torch import Tensor
 
 from fedarena.data.shoppers import Population
 from fedarena.metrics import EXPOSURE_KEYS, exposure_metrics, ranking_metrics
-from fedarena.model import ItemTower, SharedLayout
+from fedarena.model import Recommender, SharedLayout
 from fedarena.seeds import Stream, stream
-from fedarena.training.local import LocalTraining, training_examples
+from fedarena.training.local import Examples, LocalTraining, training_examples
 
 CHUNK_SHOPPERS = 1024
 CHUNK_EXAMPLES = 2**22  # padded examples in one fitting table (rows x its longest log)
@@ -44,16 +46,24 @@ class EvalConfig:
 
 
 def fit_users(
-    tower: ItemTower, items: Tensor, labels: Tensor, weights: Tensor, config: EvalConfig
+    tower: Recommender,
+    items: Tensor,
+    labels: Tensor,
+    weights: Tensor,
+    config: EvalConfig,
+    partners: Tensor | None = None,
 ) -> Tensor:
     """Newton's method for every shopper's ``u*`` at once (see the module docstring).
 
     ``items``, ``labels`` and ``weights`` are (n_shoppers, max_examples), padded
-    with weight 0.
+    with weight 0; ``partners``, for pairs, the second item of each.
     """
     with torch.no_grad():
         vectors = tower.item_vectors(items) * tower.interaction
         offset = tower.item_offsets(items)
+        if partners is not None:
+            vectors -= tower.item_vectors(partners) * tower.interaction
+            offset -= tower.item_offsets(partners)
         n, _, dim = vectors.shape
         users = torch.zeros(n, dim)
         ridge = 2.0 * config.l2 * torch.eye(dim)
@@ -72,7 +82,7 @@ class Evaluator:
 
     def __init__(
         self,
-        tower: ItemTower,
+        tower: Recommender,
         layout: SharedLayout,
         population: Population,
         shoppers: np.ndarray,
@@ -84,10 +94,12 @@ class Evaluator:
         self.layout = layout
         self.config = config
         self.shoppers = np.asarray(shoppers, dtype=np.int64)
-        n_items = len(tower.item_bias)
         rng = stream(seed, Stream.EVALUATION)
         examples = [
-            training_examples(*population.train_log(int(s)), n_items, local, rng)
+            fitting_columns(
+                training_examples(*population.train_log(int(s)), tower.n_items, local, rng),
+                local.loss,
+            )
             for s in self.shoppers
         ]
         self._fit_chunks = _padded_chunks(examples)
@@ -124,8 +136,8 @@ class Evaluator:
         """Every evaluated shopper's ``u*`` under ``global_params`` (row order of ``shoppers``)."""
         self.layout.load(self.tower, global_params)
         users = torch.empty(len(self.shoppers), self.tower.dim)
-        for rows, items, labels, weights in self._fit_chunks:
-            users[rows] = fit_users(self.tower, items, labels, weights, self.config)
+        for rows, items, labels, weights, *partners in self._fit_chunks:
+            users[rows] = fit_users(self.tower, items, labels, weights, self.config, *partners)
         return users
 
     def __call__(
@@ -150,16 +162,31 @@ class Evaluator:
         return metrics
 
 
+def fitting_columns(examples: Examples, loss: str) -> tuple[np.ndarray, ...]:
+    """What a shopper fits ``u*`` on: its (items, labels, weights), or for ``bpr`` its pairs
+    as (first items, labels 1, pair weights, second items), ``label 1`` meaning the first is
+    preferred (``fedarena.training.objective``'s layout, orientation and weights)."""
+    if loss != "bpr":
+        return examples
+    items, labels, weights = examples
+    half = len(items) // 2
+    sign = labels[:half] - labels[half:]
+    first = np.where(sign >= 0, items[:half], items[half:])
+    second = np.where(sign >= 0, items[half:], items[:half])
+    pair_weight = weights[:half] * weights[half:] * np.abs(sign)
+    return first, np.ones(half, np.float32), pair_weight.astype(np.float32), second
+
+
 def _padded_chunks(examples: list[tuple[np.ndarray, ...]]) -> list[tuple[Tensor, ...]]:
-    """The shoppers' (items, labels, weights) as padded tables of at most ``CHUNK_SHOPPERS``
-    rows, to be fitted one table at a time.
+    """The shoppers' fitting columns (``fitting_columns``) as padded tables of at most
+    ``CHUNK_SHOPPERS`` rows, to be fitted one table at a time.
 
     When every row padded to the longest fits in ``CHUNK_EXAMPLES``, the rows keep their order
     and one width. Otherwise (a real log's heavy tail: a MovieLens user with 2,391 ratings
     beside a median of 71) rows are taken shortest first, each table padded to its own longest
     row and holding at most ``BUCKET_EXAMPLES`` padded examples (small tables, so that each
-    spans a narrow range of lengths). Returns (rows, items, labels, weights) per table,
-    ``rows`` indexing ``examples``.
+    spans a narrow range of lengths). Returns (rows, items, labels, weights[, partners]) per
+    table, ``rows`` indexing ``examples``.
     """
     lengths = np.array([len(e[0]) for e in examples])
     uniform = len(lengths) * lengths.max() <= CHUNK_EXAMPLES
@@ -176,15 +203,17 @@ def _padded_chunks(examples: list[tuple[np.ndarray, ...]]) -> list[tuple[Tensor,
             stop += 1
         rows = order[start:stop]
         width = lengths.max() if uniform else lengths[rows].max()
-        padded = np.zeros((3, len(rows), width), dtype=np.float64)
+        padded = np.zeros((len(examples[0]), len(rows), width), dtype=np.float64)
         for at, row in enumerate(rows):
             padded[:, at, : lengths[row]] = examples[row]
+        items, labels, weights, *partners = padded
         chunks.append(
             (
                 torch.from_numpy(rows),
-                torch.from_numpy(padded[0].astype(np.int64)),
-                torch.from_numpy(padded[1].astype(np.float32)),
-                torch.from_numpy(padded[2].astype(np.float32)),
+                torch.from_numpy(items.astype(np.int64)),
+                torch.from_numpy(labels.astype(np.float32)),
+                torch.from_numpy(weights.astype(np.float32)),
+                *(torch.from_numpy(p.astype(np.int64)) for p in partners),
             )
         )
         start = stop

@@ -190,7 +190,7 @@ class Federation:
 
     @property
     def n_items(self) -> int:
-        return len(self.evaluator.tower.item_bias)
+        return self.evaluator.tower.n_items
 
     def plan_round(self, round: int) -> RoundPlan:
         """Who trains in round ``round``, with which options and which shared generator."""
@@ -206,7 +206,7 @@ class Federation:
         """Train the current global model on the server's clean root set (FLTrust)."""
         assert self.root is not None
         rng = stream(self.seed, Stream.ROOT_UPDATE, round)
-        n_items = len(self.evaluator.tower.item_bias)
+        n_items = self.evaluator.tower.n_items
         logs = [self.root.train_log(s) for s in range(len(self.root))]
         items = np.concatenate([items for items, _ in logs])
         labels = np.concatenate([labels for _, labels in logs])

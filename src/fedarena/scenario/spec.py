@@ -16,13 +16,14 @@ from typing import Any
 from fedarena.defenses.chain import DefenseSpec
 from fedarena.engine.assumed_f import parse_assumed_f
 from fedarena.errors import SpecError
+from fedarena.model import MODELS
 from fedarena.registry import ComponentSpec
 from fedarena.training.local import OPTIMIZERS, LocalTraining
 
 IN_PROCESS_ENGINES = ("vectorised", "sequential")
 # Fields added after results were published: a spec holds them only where they differ from
 # their default, so that every earlier cell keeps its key and its stored spec.
-OMITTED_AT_DEFAULT = ("population",)
+OMITTED_AT_DEFAULT = ("population", "model")
 SHOP_FIELDS = ("catalog", "items", "alpha")  # what only a simulated population uses
 COMPONENT_FIELDS = ("attack", "defense", "strategy", "compression")
 _SPEC_TYPES: dict[str, type[ComponentSpec] | type[DefenseSpec]] = {
@@ -116,6 +117,14 @@ class Scenario:
     items: int = field(
         default=2000,
         metadata=_help("catalog size (built-in) or items sampled from an Amazon catalog"),
+    )
+    model: str = field(
+        default="tower",
+        metadata=_help(
+            "tower (item, category and feature embeddings, logistic loss) or mf (FedMF: "
+            "matrix factorisation with BPR, the FedRec papers' model; docs/fedrec.md)",
+            choices=lambda: tuple(MODELS),
+        ),
     )
     dim: int = field(default=16, metadata=_help("embedding dimension"))
     engine: str = field(
@@ -212,6 +221,8 @@ class Scenario:
             raise SpecError(
                 f"engine must be one of {', '.join(engine_names())}, got {self.engine!r}"
             )
+        if self.model not in MODELS:
+            raise SpecError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.local_optimizer not in OPTIMIZERS:
             raise SpecError(
                 f"local_optimizer must be one of {', '.join(OPTIMIZERS)}, "
@@ -227,6 +238,7 @@ class Scenario:
             lr=self.local_lr,
             optimizer=self.local_optimizer,
             negatives_per_positive=self.negatives_per_positive,
+            loss=MODELS[self.model].LOSS,
         )
 
     def to_dict(self) -> dict[str, Any]:

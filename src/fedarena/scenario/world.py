@@ -43,7 +43,7 @@ from fedarena.engine.assumed_f import AssumedF
 from fedarena.engine.evaluation import Evaluator
 from fedarena.engine.federation import ClientData, Federation
 from fedarena.errors import SpecError
-from fedarena.model import ItemRows, ItemTower, SharedLayout, init_user_embeddings
+from fedarena.model import ItemRows, Recommender, SharedLayout, build_model, init_user_embeddings
 from fedarena.scenario.spec import Scenario
 from fedarena.seeds import (
     BUILTIN_CATALOG_SEED,
@@ -92,7 +92,7 @@ class World:
     defense: Defense
     strategy: Strategy
     compressor: Compressor
-    tower: ItemTower
+    tower: Recommender
     layout: SharedLayout
     init_params: Tensor
     init_users: Tensor
@@ -199,7 +199,7 @@ def build_world(scenario: Scenario) -> World:
     malicious[malicious_ids] = True
     assumed_f = AssumedF.of(scenario.assumed_f, len(population), len(malicious_ids), per_round)
     context = {"n_malicious": assumed_f.fixed, "n_clients": per_round}
-    tower = ItemTower(catalog, dim=scenario.dim)  # uninitialised: drawn below
+    tower = build_model(scenario.model, catalog, scenario.dim)  # uninitialised: drawn below
     layout = SharedLayout.of(tower)
     defense = create_defense(
         scenario.defense, **context, seed=scenario.seed, item_rows=ItemRows.of(layout)

@@ -2,16 +2,16 @@
 
 Each step of each client::
 
-    g_j  = grad of l_j = w_j BCE(s(u, i_j), y_j)              per example j
+    g_j  = grad of l_j (w_j BCE(s(u, i_j), y_j), or a BPR pair's loss)     per example j
     g~_j = g_j min(1, C / (||g_j|| + 1e-6))                   (Opacus's clipping)
     g    = (sum_j g~_j + N(0, sigma^2 C^2 I)) / b              b = batch size
     then an SGD or Adam step on g.
 
 Per-example gradients are never formed: the recommender's gradient of one
 example is its loss derivative times vectors whose norms ``fedarena.model``
-gives in closed form (``example_gradient_norms``), so the clip factors come
-from those norms and the clipped sum is the plain gradient with each example's
-derivative scaled by its factor (``stacked_gradients``); the tests hold it to
+gives in closed form (the model's ``example_gradient_norms``; a pair's for BPR), so the
+clip factors come from those norms and the clipped sum is the plain gradient with each
+example's derivative scaled by its factor (``stacked_gradients``); the tests hold it to
 Opacus's per-sample gradients. The noise covers every shared parameter, rows
 of items the client never saw included, which is why this trainer keeps each
 client's full shared vector instead of the plain engine's per-client item rows
@@ -32,15 +32,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fedarena.model import (
-    ItemTower,
-    SharedLayout,
-    example_gradient_norms,
-    stacked_forward,
-    stacked_gradients,
-    user_gradient,
-)
+from fedarena.model import Recommender, SharedLayout
 from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
+from fedarena.training.objective import example_terms
 from fedarena.training.vectorised import local_step
 
 STABILISER = 1e-6  # as Opacus's clip factor C / (||g|| + 1e-6)
@@ -54,13 +48,14 @@ class ClippedGradients:
     shared: dict[str, Tensor]
     user: Tensor
     loss: Tensor
+    weight: Tensor  # each example's (pair's) loss weight, (k, b)
     clipped_fraction: float
 
 
 class PerExampleClipping:
     """Clipped per-example gradient sums of the recommender's loss, for k clients at once."""
 
-    def __init__(self, tower: ItemTower, max_grad_norm: float, user_embedding: bool) -> None:
+    def __init__(self, tower: Recommender, max_grad_norm: float, user_embedding: bool) -> None:
         self.tower = tower
         self.max_grad_norm = max_grad_norm
         self.user_embedding = user_embedding
@@ -74,19 +69,20 @@ class PerExampleClipping:
         weight: Tensor,
     ) -> ClippedGradients:
         """``shared``: each parameter with a leading client axis k; ``items`` etc.: (k, b)."""
-        batch = stacked_forward(shared, user, items, items, self.tower)
-        dscore = weight * (torch.sigmoid(batch.scores) - labels)  # of w_j BCE_j, per example
-        norms = example_gradient_norms(shared, batch, dscore, self.user_embedding)
+        tower = self.tower
+        batch = tower.stacked_forward(shared, user, items, items)
+        losses, weights, dscore = example_terms(batch.scores, labels, weight, tower.LOSS)
+        norms = tower.example_gradient_norms(shared, batch, dscore, self.user_embedding)
         factor = (self.max_grad_norm / (norms + STABILISER)).clamp(max=1.0)
-        sums, clipped_user = stacked_gradients(shared, batch, factor * dscore)
-        user_sum = clipped_user if self.user_embedding else user_gradient(shared, batch, dscore)
-        real = weight > 0
+        sides = dscore.shape[-1] // factor.shape[-1]  # a pair's factor scales both its items
+        clipped_dscore = factor.repeat(1, sides) * dscore
+        sums, clipped_user = tower.stacked_gradients(shared, batch, clipped_dscore)
+        if not self.user_embedding:
+            clipped_user = tower.user_gradient(shared, batch, dscore)
+        real = weights > 0
         clipped = float(((factor < 1) & real).sum()) / max(1, int(real.sum()))
-        losses = weight * torch.nn.functional.binary_cross_entropy_with_logits(
-            batch.scores, labels, reduction="none"
-        )
-        loss = losses.sum(dim=1) / weight.sum(dim=1).clamp_min(1e-12)
-        return ClippedGradients(sums, user_sum, loss, clipped)
+        loss = losses.sum(dim=1) / weights.sum(dim=1).clamp_min(1e-12)
+        return ClippedGradients(sums, clipped_user, loss, weights, clipped)
 
 
 class DpSgdTrainer:
@@ -99,7 +95,7 @@ class DpSgdTrainer:
 
     def __init__(
         self,
-        tower: ItemTower,
+        tower: Recommender,
         layout: SharedLayout,
         noise_multiplier: float,
         max_grad_norm: float,
@@ -158,7 +154,7 @@ class DpSgdTrainer:
             noise = self._noise(generators[:k], shapes)
             grads = [z.add_(s).div_(b) for s, z in zip(sums, noise, strict=True)]
             if not self.user_embedding:
-                batch_weight = weight[:k, t].sum(dim=1).clamp_min(1e-12)
+                batch_weight = clipped.weight.sum(dim=1).clamp_min(1e-12)
                 grads.append(clipped.user / batch_weight[:, None])
             if config.prox_mu > 0:
                 # FedProx's proximal term is data-independent: added after the noise.

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from fedarena.errors import FedarenaError
+from fedarena.training.objective import LOSSES
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -18,12 +19,15 @@ OPTIMIZERS = ("sgd", "adam")
 class LocalTraining:
     """Local training options.
 
-    A client's examples are its logged purchases (label 1, weight 1), its
-    browsed-only items (label 0, weight ``browsed_weight``) and
+    With the ``bce`` loss a client's examples are its logged purchases (label 1,
+    weight 1), its browsed-only items (label 0, weight ``browsed_weight``) and
     ``negatives_per_positive`` uniformly drawn items per purchase (label 0,
     weight 1). Browsed-only items are down-weighted because they teach what a
     shopper buys *given* that it looked, while recommending needs what it buys
-    at all. ``prox_mu`` > 0 adds FedProx's ``mu/2 ||w - w_global||^2``.
+    at all. With ``bpr`` (the model's loss, ``fedarena.training.objective``)
+    they are pairs of a purchase and one of its ``negatives_per_positive``
+    drawn items; browsed-only items take no part. ``prox_mu`` > 0 adds FedProx's
+    ``mu/2 ||w - w_global||^2``.
     """
 
     epochs: int = 1
@@ -33,6 +37,7 @@ class LocalTraining:
     negatives_per_positive: int = 4
     browsed_weight: float = 0.1
     prox_mu: float = 0.0
+    loss: str = "bce"
 
     def __post_init__(self) -> None:
         if self.epochs <= 0:
@@ -53,6 +58,8 @@ class LocalTraining:
             raise FedarenaError(f"browsed_weight must be in [0, 1], got {self.browsed_weight}")
         if self.prox_mu < 0:
             raise FedarenaError(f"prox_mu must be >= 0, got {self.prox_mu}")
+        if self.loss not in LOSSES:
+            raise FedarenaError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
 
 @dataclass(frozen=True)
@@ -92,9 +99,20 @@ def training_examples(
     config: LocalTraining,
     rng: np.random.Generator,
 ) -> Examples:
-    """A client's (items, labels, weights) for one round: its log plus fresh uniform negatives."""
+    """A client's (items, labels, weights) for one round: its log plus fresh uniform negatives.
+
+    For ``bpr`` the m pairs are laid out as ``[a_1 .. a_m | b_1 .. b_m]``: each purchase
+    ``negatives_per_positive`` times, then the drawn items, pair j being (a_j, b_j).
+    """
     n_neg = config.negatives_per_positive * int((labels > 0.5).sum())
     negatives = rng.integers(0, n_items, size=n_neg)
+    if config.loss == "bpr":
+        bought = np.repeat(items[labels > 0.5], config.negatives_per_positive)
+        return (
+            np.concatenate([bought, negatives]),
+            np.concatenate([np.ones(n_neg, np.float32), np.zeros(n_neg, np.float32)]),
+            np.ones(2 * n_neg, dtype=np.float32),
+        )
     weights = np.where(labels > 0.5, 1.0, config.browsed_weight).astype(np.float32)
     return (
         np.concatenate([items, negatives]),
@@ -110,29 +128,41 @@ def build_batches(
 
     Batches never straddle two epochs (each epoch ends with its partial
     batch), so one example appears at most once per batch, which is what
-    DP-SGD's sensitivity bound assumes.
+    DP-SGD's sensitivity bound assumes. For ``bpr`` an example is a pair: pairs
+    are shuffled and each batch of ``batch_size`` pairs is laid out as
+    ``training_examples`` lays out a client's pairs (batches twice as wide).
     """
     b = config.batch_size
-    per_epoch = [max(1, -(-len(items) // b)) for items, _, _ in datasets]
+    paired = config.loss == "bpr"
+    sides = 2 if paired else 1
+    sizes = [len(items) // sides for items, _, _ in datasets]
+    per_epoch = [max(1, -(-size // b)) for size in sizes]
     n_steps = config.epochs * max(per_epoch)
-    shape = (len(datasets), n_steps * b)
+    shape = (len(datasets), sides, n_steps * b)
     items_out = np.zeros(shape, dtype=np.int64)
     labels_out = np.zeros(shape, dtype=np.float32)
     weight_out = np.zeros(shape, dtype=np.float32)
     seeds = np.zeros(len(datasets), dtype=np.int64)
-    for c, ((items, labels, weights), rng) in enumerate(zip(datasets, rngs, strict=True)):
+    for c, (example, rng) in enumerate(zip(datasets, rngs, strict=True)):
+        items, labels, weights = (column.reshape(sides, sizes[c]) for column in example)
         for epoch in range(config.epochs):
-            order = rng.permutation(len(items))
-            at = slice(epoch * per_epoch[c] * b, epoch * per_epoch[c] * b + len(items))
-            items_out[c, at] = items[order]
-            labels_out[c, at] = labels[order]
-            weight_out[c, at] = weights[order]
+            order = rng.permutation(sizes[c])
+            at = slice(epoch * per_epoch[c] * b, epoch * per_epoch[c] * b + sizes[c])
+            items_out[c, :, at] = items[:, order]
+            labels_out[c, :, at] = labels[:, order]
+            weight_out[c, :, at] = weights[:, order]
         seeds[c] = rng.integers(2**62)
     active = np.arange(n_steps)[None, :] < config.epochs * np.asarray(per_epoch)[:, None]
+
+    def batched(table: np.ndarray) -> Tensor:
+        """(clients, sides, steps * b) as (clients, steps, sides * b): each side's b in turn."""
+        steps = table.reshape(len(datasets), sides, n_steps, b).transpose(0, 2, 1, 3)
+        return torch.from_numpy(np.ascontiguousarray(steps).reshape(len(datasets), n_steps, -1))
+
     return LocalBatches(
-        items=torch.from_numpy(items_out.reshape(len(datasets), n_steps, b)),
-        labels=torch.from_numpy(labels_out.reshape(len(datasets), n_steps, b)),
-        weight=torch.from_numpy(weight_out.reshape(len(datasets), n_steps, b)),
+        items=batched(items_out),
+        labels=batched(labels_out),
+        weight=batched(weight_out),
         active=torch.from_numpy(active),
         seeds=torch.from_numpy(seeds),
     )
@@ -154,12 +184,6 @@ class Trainer(Protocol):
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
     ) -> LocalResult: ...
-
-
-def weighted_bce(scores: Tensor, labels: Tensor, weight: Tensor) -> Tensor:
-    """Weighted mean binary cross-entropy over the last axis (weight 0 = padding)."""
-    losses = torch.nn.functional.binary_cross_entropy_with_logits(scores, labels, reduction="none")
-    return (losses * weight).sum(-1) / weight.sum(-1).clamp_min(1e-12)
 
 
 def proximal_term(shared: Tensor, anchor: Tensor, mu: float) -> Tensor:

@@ -12,20 +12,15 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from fedarena.model import ItemTower, SharedLayout
-from fedarena.training.local import (
-    LocalBatches,
-    LocalResult,
-    LocalTraining,
-    proximal_term,
-    weighted_bce,
-)
+from fedarena.model import Recommender, SharedLayout
+from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, proximal_term
+from fedarena.training.objective import batch_loss
 
 
 class SequentialTrainer:
     """Local training of the sampled clients, one after the other."""
 
-    def __init__(self, tower: ItemTower, layout: SharedLayout) -> None:
+    def __init__(self, tower: Recommender, layout: SharedLayout) -> None:
         self.tower = copy.deepcopy(tower)
         self.layout = layout
 
@@ -48,7 +43,9 @@ class SequentialTrainer:
                     break
                 optimizer.zero_grad()
                 scores = self.tower(user, batches.items[c, t])
-                data_loss = weighted_bce(scores, batches.labels[c, t], batches.weight[c, t])
+                data_loss = batch_loss(
+                    scores, batches.labels[c, t], batches.weight[c, t], config.loss
+                )
                 flat = torch.cat([p.reshape(-1) for p in self.tower.parameters()])
                 (data_loss + proximal_term(flat, global_params, config.prox_mu)).backward()
                 optimizer.step()

@@ -1,9 +1,9 @@
 """Train all sampled clients at once over stacked parameters, with closed-form gradients.
 
 Each shared parameter is stacked into a tensor with one row per client; the
-private embeddings are stacked likewise. ``fedarena.model.stacked_forward``
-scores every client's minibatch in one pass and ``stacked_gradients`` gives
-every client's gradient in closed form (the recommender is small enough to
+private embeddings are stacked likewise. The model's ``stacked_forward``
+scores every client's minibatch in one pass and its ``stacked_gradients`` gives
+every client's gradient in closed form (the recommenders are small enough to
 differentiate by hand: no autograd graph and no ``vmap``; the tests hold the
 gradients to autograd and this trainer to the sequential reference).
 
@@ -29,8 +29,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fedarena.model import ItemTower, SharedLayout, stacked_forward, stacked_gradients
-from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, weighted_bce
+from fedarena.model import Recommender, SharedLayout
+from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
+from fedarena.training.objective import batch_loss, mean_loss_derivative
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -39,7 +40,7 @@ ADAM_EPS = 1e-8
 class VectorisedTrainer:
     """Local training of every sampled client in lock-step."""
 
-    def __init__(self, tower: ItemTower, layout: SharedLayout) -> None:
+    def __init__(self, tower: Recommender, layout: SharedLayout) -> None:
         self.tower = tower
         self.layout = layout
 
@@ -54,7 +55,7 @@ class VectorisedTrainer:
         full = self.layout.unflatten(global_params)
         start = {
             name: full[name][rows]
-            if name in ItemTower.PER_ITEM_PARAMETERS
+            if name in self.tower.PER_ITEM_PARAMETERS
             else value.expand(n, *value.shape)
             for name, value in full.items()
         }
@@ -66,22 +67,21 @@ class VectorisedTrainer:
         for t in range(batches.n_steps):
             k = int((steps > t).sum())
             shared = {name: p[:k] for name, p in zip(names, params, strict=False)}
-            batch = stacked_forward(
-                shared, params[-1][:k], local_items[:k, t], items[:k, t], self.tower
+            batch = self.tower.stacked_forward(
+                shared, params[-1][:k], local_items[:k, t], items[:k, t]
             )
-            total = weight[:k, t].sum(-1).clamp_min(1e-12)
-            dscore = weight[:k, t] * (torch.sigmoid(batch.scores) - labels[:k, t]) / total[:, None]
-            grads, user_grad = stacked_gradients(shared, batch, dscore)
+            dscore = mean_loss_derivative(batch.scores, labels[:k, t], weight[:k, t], config.loss)
+            grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore)
             grads = [grads[name] for name in names]
             if config.prox_mu > 0:
                 for name, g in zip(names, grads, strict=True):
                     g.add_(shared[name] - start[name][:k], alpha=config.prox_mu)
             local_step(params, [*grads, user_grad], first_moments, second_moments, k, t + 1, config)
-            loss_sum[:k] += weighted_bce(batch.scores, labels[:k, t], weight[:k, t])
+            loss_sum[:k] += batch_loss(batch.scores, labels[:k, t], weight[:k, t], config.loss)
         trained = dict(zip(start, params[:-1], strict=True))
         shared = []
         for name, value in full.items():
-            if name in ItemTower.PER_ITEM_PARAMETERS:
+            if name in self.tower.PER_ITEM_PARAMETERS:
                 delta = (trained[name] - start[name]).reshape(n, rows.shape[1], -1)
                 table = value.reshape(len(value), -1).expand(n, -1, -1).clone()
                 table.scatter_add_(1, rows[:, :, None].expand_as(delta), delta)

@@ -1,0 +1,132 @@
+"""FedMF: matrix factorisation trained with BPR, the federated-recommendation papers' model.
+
+Score of item ``i`` for a user with private vector ``u``::
+
+    s(u, i) = u . E[i]
+
+The item matrix ``E`` is all that is shared (Chai et al., IEEE Intelligent Systems 2020;
+the model FedRecAttack, PipAttack and A-ra/A-hum attack); ``u`` never leaves the client.
+It is trained with the BPR loss (Rendle et al., UAI 2009) on pairs of an interacted item
+``a`` and a sampled one ``b``::
+
+    l(a, b) = -log sigmoid(s(u, a) - s(u, b))
+
+(``fedarena.training.objective``). A client's update is non-zero only on the rows of the
+items in its pairs: the updates are sparse. No biases and no side features, as in the
+papers: the shop's item tower (``fedarena.model.ItemTower``) is the model that has them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class FactorBatch:
+    """k clients' minibatches through k stacked item matrices: each example's row in its
+    client's item table (k, b), the rows' vectors (k, b, dim), ``u`` (k, dim), the scores."""
+
+    item_rows: Tensor
+    vectors: Tensor
+    user: Tensor
+    scores: Tensor
+
+
+class MatrixFactorisation(nn.Module):
+    """The shared item matrix of FedMF, with the same interface as the item tower."""
+
+    PER_ITEM_PARAMETERS = ("item_embedding",)
+    PER_ITEM_BUFFERS = ()
+    LOSS = "bpr"
+
+    def __init__(self, n_items: int, dim: int = 16) -> None:
+        super().__init__()
+        self.item_embedding = nn.Parameter(torch.empty(n_items, dim))
+        self.register_buffer("interaction", torch.ones(dim))  # the tower's h, fixed at 1
+        self.dim = dim
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_embedding)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Draw the initial item matrix from ``generator``: N(0, (0.1 / sqrt(dim))^2), the
+        tower's scale, so that both models start with scores near zero."""
+        with torch.no_grad():
+            self.item_embedding.normal_(0.0, 0.1 / math.sqrt(self.dim), generator=generator)
+
+    def item_vectors(self, items: Tensor) -> Tensor:
+        """``E[i]`` for a tensor of item indices, shape ``items.shape + (dim,)``."""
+        return self.item_embedding[items]
+
+    def item_offsets(self, items: Tensor) -> Tensor:
+        """The user-independent part of the score: none in FedMF (zeros shaped as ``items``)."""
+        return self.item_embedding.new_zeros(items.shape)
+
+    def forward(self, user: Tensor, items: Tensor) -> Tensor:
+        """Scores ``u . E[i]``, one user per row: ``user.shape == items.shape[:-1] + (dim,)``."""
+        return (user.unsqueeze(-2) * self.item_vectors(items)).sum(-1)
+
+    def score_all(self, user: Tensor) -> Tensor:
+        """Scores of every item for each row of ``user`` (n, dim), shape (n, n_items)."""
+        return user @ self.item_embedding.T
+
+    def stacked_forward(
+        self, params: dict[str, Tensor], user: Tensor, item_rows: Tensor, items: Tensor
+    ) -> FactorBatch:
+        """Scores of k clients' examples from their stacked item tables ``params`` (``items``,
+        the catalog ids, carry nothing the model uses). Products are summed elementwise, not
+        by batched matrix products, so a client's numbers do not depend on how many clients
+        train beside it (``fedarena.model.stacked_forward`` says why)."""
+        table = params["item_embedding"]
+        k, n = table.shape[:2]
+        offsets = (torch.arange(k) * n).unsqueeze(-1)
+        flat = table.reshape(k * n, -1).index_select(0, (item_rows + offsets).reshape(-1))
+        vectors = flat.reshape(*item_rows.shape, -1)
+        scores = (user.unsqueeze(-2) * vectors).sum(-1)
+        return FactorBatch(item_rows, vectors, user, scores)
+
+    def stacked_gradients(
+        self, params: dict[str, Tensor], batch: FactorBatch, dscore: Tensor
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """Exact gradients of ``sum_j dscore_j * s_j`` per client::
+
+        dE[i_j] += r_j u;  du = sum_j r_j E[i_j]
+        """
+        table = params["item_embedding"]
+        k, n = table.shape[:2]
+        offsets = (torch.arange(k) * n).unsqueeze(-1)
+        grad = table.new_zeros(k * n, table.shape[2])
+        rows = (batch.item_rows + offsets).reshape(-1)
+        grad.index_add_(0, rows, (dscore.unsqueeze(-1) * batch.user.unsqueeze(-2)).flatten(0, 1))
+        return {"item_embedding": grad.reshape(table.shape)}, self.user_gradient(
+            params, batch, dscore
+        )
+
+    def user_gradient(
+        self, params: dict[str, Tensor], batch: FactorBatch, dscore: Tensor
+    ) -> Tensor:
+        """``du = sum_j r_j E[i_j]``, shape (k, dim)."""
+        return (dscore.unsqueeze(-1) * batch.vectors).sum(1)
+
+    def example_gradient_norms(
+        self, params: dict[str, Tensor], batch: FactorBatch, dscore: Tensor, with_user: bool
+    ) -> Tensor:
+        """The norm of each pair's own gradient, shape (k, b) for a batch of b pairs laid out
+        as ``[a_1 .. a_b | b_1 .. b_b]`` (``fedarena.training.local.build_batches``): what
+        DP-SGD clips, in closed form. A pair's gradient is ``r_a u`` on row ``a``, ``r_b u``
+        on row ``b`` (summed when ``a = b``) and ``r_a E[a] + r_b E[b]`` on ``u``."""
+        half = dscore.shape[-1] // 2
+        ra, rb = dscore[..., :half], dscore[..., half:]
+        same = batch.item_rows[..., :half] == batch.item_rows[..., half:]
+        rows = torch.where(same, (ra + rb).square(), ra.square() + rb.square())
+        squares = rows * batch.user.square().sum(-1, keepdim=True)
+        if with_user:
+            first, second = batch.vectors[..., :half, :], batch.vectors[..., half:, :]
+            user = ra.unsqueeze(-1) * first + rb.unsqueeze(-1) * second
+            squares = squares + user.square().sum(-1)
+        return squares.sqrt()
