@@ -10,6 +10,7 @@ import pytest
 
 from fedarena.attacks import ATTACKS
 from fedarena.attacks.base import GOALS, KNOWLEDGE, WHERE
+from fedarena.registry import ComponentSpec
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 from tiny import TINY
@@ -18,14 +19,22 @@ ATTACK_NAMES = [name for name in ATTACKS.names() if name != "none"]
 
 
 def _tiny(attack: str, fraction: float = 0.2, seed: int = 0) -> Scenario:
+    """TINY under ``attack``, with the first model the attack applies to."""
+    models = getattr(ATTACKS.factory(ComponentSpec.parse(attack).name), "models", None)
     return replace(
-        TINY, rounds=3, local_epochs=3, attack=attack, malicious_fraction=fraction, seed=seed
+        TINY,
+        rounds=3,
+        local_epochs=3,
+        attack=attack,
+        malicious_fraction=fraction,
+        seed=seed,
+        model=TINY.model if models is None else models[0],
     )
 
 
 def test_the_issue_attacks_are_registered():
     expected = {"label_flip", "model_replacement", "sybil", "sign_flip", "gaussian"}
-    expected |= {"alie", "ipm", "min_max", "min_sum", "garbage"}
+    expected |= {"alie", "ipm", "min_max", "min_sum", "garbage", "fedrecattack"}
     assert expected <= set(ATTACK_NAMES)
 
 

@@ -19,8 +19,10 @@ Threat model (docs/threat-model.md), the same in both engines:
   ``report_examples = k`` (an integer >= 1) that its clients report instead.
 - Knowledge (``knowledge``): ``none`` crafts from nothing but the client's own
   update; ``own`` from the updates of all malicious clients of the round (the
-  coalition pools them); ``omniscient`` also reads the benign updates of the
-  round (``AttackContext.benign_updates``, ``None`` for every other attack).
+  coalition pools them); ``public`` also from a share of the benign users'
+  interactions that is public (FedRecAttack's ``xi``), drawn at enrolment;
+  ``omniscient`` also reads the benign updates of the round
+  (``AttackContext.benign_updates``, ``None`` for every other attack).
   No attack reads the defense's state; an attack aimed at a defense takes the
   defense's public parameter as an option (model replacement's norm bound).
 
@@ -44,7 +46,7 @@ from fedarena.registry import Registry
 from fedarena.training.local import Examples, LocalTraining
 
 WHERE = ("data", "update", "enrolment")
-KNOWLEDGE = ("none", "own", "omniscient")
+KNOWLEDGE = ("none", "own", "public", "omniscient")
 GOALS = ("none", "targeted", "untargeted")
 MAX_REPORTED_EXAMPLES = 2**31 - 1
 
@@ -74,6 +76,7 @@ class Attack:
     knowledge: str = "none"
     goal: str = "none"
     report_examples: int | None = None
+    models: tuple[str, ...] | None = None  # the models it applies to (None: every model)
 
     @property
     def target_items(self) -> np.ndarray:

@@ -8,7 +8,8 @@ round's updates meet:
   their honest updates together (ALIE, IPM, min-max from the coalition's own
   data, coordinated Sybils). Its clients pool their updates over a channel of
   their own; the hook stands in for that channel and gives the attack the
-  malicious clients' updates only.
+  malicious clients' updates only. ``public`` (FedRecAttack) likewise, with the
+  public interactions it drew at enrolment.
 - ``omniscient``: the attack also reads the benign updates of the round (a
   compromised aggregator, or colluders watching the traffic); the hook gives
   it every well-formed update, as the in-process engine does.
@@ -33,7 +34,7 @@ from torch import Tensor
 from fedarena.attacks import Attack, AttackContext
 from fedarena.engine import guard
 
-CRAFTS_ON_SERVER = frozenset({"own", "omniscient"})
+CRAFTS_ON_SERVER = frozenset({"own", "public", "omniscient"})
 
 
 def craft_on_server(

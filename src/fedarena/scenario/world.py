@@ -188,6 +188,11 @@ def build_world(scenario: Scenario) -> World:
         seed=scenario.seed,
         catalog=catalog,
     )
+    if attack.models is not None and scenario.model not in attack.models:
+        raise SpecError(
+            f"attack {scenario.attack.name} needs model {' or '.join(attack.models)}, "
+            f"got model {scenario.model}"
+        )
     rng = stream(scenario.seed, Stream.ENROLMENT)
     population, malicious_ids = attack.enrol(population, catalog, n_malicious, rng)
     if per_round > len(population):
