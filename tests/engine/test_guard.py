@@ -62,3 +62,23 @@ def test_an_absurd_count_is_rejected_and_flagged_not_a_zeroed_round(defense):
     assert record.n_rejected == 1 and record.flagged >= 1 and not record.skipped_step
     assert torch.isfinite(federation.global_params).all()
     assert not torch.equal(federation.global_params, before)
+
+
+def test_rows_of_one_matrix_are_screened_without_a_copy_and_others_stacked():
+    matrix = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    whole, valid = screen(list(matrix), 3)
+    assert valid.all() and torch.equal(whole, matrix)
+    assert whole.data_ptr() == matrix.data_ptr()  # the same memory
+    # Rows out of order, from two tensors, a skipped row, a float64 row: stacked as before.
+    other = torch.ones(3)
+    for rows in (
+        [matrix[1], matrix[0]],
+        [matrix[0], other],
+        [matrix[0], matrix[2]],
+        [matrix[0].double(), matrix[1]],
+    ):
+        kept, _ = screen(rows, 3)
+        assert torch.equal(kept, torch.stack([r.float() for r in rows]))
+        assert kept.data_ptr() != matrix.data_ptr()
+    kept, valid = screen([matrix[0], torch.full((3,), float("nan")), matrix[1]], 3)
+    assert valid.tolist() == [True, False, True] and torch.equal(kept, matrix[:2])

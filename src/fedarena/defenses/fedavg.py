@@ -32,6 +32,8 @@ class FedAvg(Aggregator):
     tensor([1.5000])
     """
 
+    weighted = True  # what subclasses (DP-SGD's server side) average by
+
     def __init__(self, weighted: bool = True) -> None:
         self.weighted = flag("weighted", weighted)
 

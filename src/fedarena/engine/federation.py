@@ -244,9 +244,9 @@ class Federation:
         clients = plan.clients
         result = self.train(round, clients, plan.local)
         self.users[clients] = result.users
-        updates = result.shared - self.global_params
+        updates = result.shared.sub_(self.global_params)  # the trainer's fresh tensor
         is_malicious = torch.from_numpy(self.malicious[clients])
-        benign = updates[~is_malicious]
+        omniscient = self.attack.knowledge == "omniscient"
         sent = self.attack.craft(
             updates,
             is_malicious,
@@ -256,7 +256,7 @@ class Federation:
                 n_clients=len(clients),
                 server_gain=self.server_gain,
                 generator=plan.generator,
-                benign_updates=benign if self.attack.knowledge == "omniscient" else None,
+                benign_updates=updates[~is_malicious] if omniscient else None,
             ),
         )
         weights = [float(self.client_data.reported_count(int(c))) for c in clients]

@@ -46,5 +46,26 @@ def screen(sent: list[Any], dim: int) -> tuple[Tensor, Tensor]:
     """Stack the well-formed updates; return them and the (n,) mask of who sent them."""
     valid = torch.tensor([is_well_formed(u, dim) for u in sent], dtype=torch.bool)
     kept = [u.detach().float() for u, ok in zip(sent, valid.tolist(), strict=True) if ok]
-    stacked = torch.stack(kept) if kept else torch.empty(0, dim)
-    return stacked, valid
+    if not kept:
+        return torch.empty(0, dim), valid
+    whole = _rows_of_one_matrix(kept)
+    return (torch.stack(kept) if whole is None else whole), valid
+
+
+def _rows_of_one_matrix(rows: list[Tensor]) -> Tensor | None:
+    """The float32 matrix whose rows, in order, are exactly ``rows``, when they lie one after
+    the other in one storage (the in-process engine sends the rows of one tensor: stacking
+    them again would copy n x d floats for nothing); else ``None``."""
+    first = rows[0]
+    if first.dtype != torch.float32:
+        return None
+    storage, start, width = first.untyped_storage().data_ptr(), first.storage_offset(), len(first)
+    for i, row in enumerate(rows):
+        if (
+            row.dtype != torch.float32
+            or row.stride() != (1,)
+            or row.untyped_storage().data_ptr() != storage
+            or row.storage_offset() != start + i * width
+        ):
+            return None
+    return first.as_strided((len(rows), width), (width, 1), start)

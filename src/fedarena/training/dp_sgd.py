@@ -160,7 +160,9 @@ class DpSgdTrainer:
                 # FedProx's proximal term is data-independent: added after the noise.
                 for name, g, p in zip(names, grads, active, strict=False):
                     g.add_(p - start[name], alpha=config.prox_mu)
-            local_step(params, grads, first, second, k, t + 1, config)
+            local_step(
+                active, grads, [m[:k] for m in first], [v[:k] for v in second], t + 1, config
+            )
             loss_sum[:k] += clipped.loss.detach()
         inverse = torch.argsort(order)
         shared = torch.cat([p.reshape(n, -1) for p in params[:-1]], dim=1)

@@ -13,8 +13,9 @@ Three exact savings keep it fast:
   examples, so the gradient (and hence every SGD or Adam step, whose state
   starts at zero each round) of every other row of the per-item parameters is
   exactly zero. Each client therefore trains a tower restricted to its own
-  items (rows gathered, items renumbered) and its changes are scattered back.
-  This also keeps memory per client independent of the catalog size.
+  items (rows gathered, items renumbered; every client's rows in one table,
+  one client after the other) and its changes are scattered back. This keeps
+  memory per client independent of the catalog size and of the other clients.
 - *Active prefix.* Clients are sorted by decreasing number of steps, so at
   step ``t`` the clients still training are a prefix, updated through views.
 - *Fused steps.* SGD is one multi-tensor add, Adam torch's fused kernel (one
@@ -26,6 +27,9 @@ float rounding; the engine tests check it.
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -51,11 +55,14 @@ class VectorisedTrainer:
         steps = batches.active.sum(dim=1)
         order = torch.argsort(steps, descending=True, stable=True)
         items, labels, weight = (x[order] for x in (batches.items, batches.labels, batches.weight))
-        rows, local_items = _client_rows(items)
+        rows, bounds, local_items = _client_rows(items, batches.active[order])
         full = self.layout.unflatten(global_params)
+        per_item = self.tower.PER_ITEM_PARAMETERS
+        # Per-item tables hold every client's own rows one after the other, (1, rows, ...): the
+        # model's stacked gathers read them with the examples' positions in that table.
         start = {
-            name: full[name][rows]
-            if name in self.tower.PER_ITEM_PARAMETERS
+            name: full[name][rows].unsqueeze(0)
+            if name in per_item
             else value.expand(n, *value.shape)
             for name, value in full.items()
         }
@@ -66,7 +73,9 @@ class VectorisedTrainer:
         loss_sum = global_params.new_zeros(n)
         for t in range(batches.n_steps):
             k = int((steps > t).sum())
-            shared = {name: p[:k] for name, p in zip(names, params, strict=False)}
+            end = int(bounds[k])  # the active clients' rows are a prefix too
+            active = partial(_active, per_item=per_item, k=k, end=end)
+            shared = {name: active(name, p) for name, p in zip(names, params, strict=False)}
             batch = self.tower.stacked_forward(
                 shared, params[-1][:k], local_items[:k, t], items[:k, t]
             )
@@ -75,42 +84,60 @@ class VectorisedTrainer:
             grads = [grads[name] for name in names]
             if config.prox_mu > 0:
                 for name, g in zip(names, grads, strict=True):
-                    g.add_(shared[name] - start[name][:k], alpha=config.prox_mu)
-            local_step(params, [*grads, user_grad], first_moments, second_moments, k, t + 1, config)
+                    g.add_(shared[name] - active(name, start[name]), alpha=config.prox_mu)
+            views = [*names, "user"]
+            local_step(
+                [active(v, p) for v, p in zip(views, params, strict=True)],
+                [*grads, user_grad],
+                [active(v, m) for v, m in zip(views, first_moments, strict=True)],
+                [active(v, m) for v, m in zip(views, second_moments, strict=True)],
+                t + 1,
+                config,
+            )
             loss_sum[:k] += batch_loss(batch.scores, labels[:k, t], weight[:k, t], config.loss)
-        trained = dict(zip(start, params[:-1], strict=True))
-        shared = []
-        for name, value in full.items():
-            if name in self.tower.PER_ITEM_PARAMETERS:
-                delta = (trained[name] - start[name]).reshape(n, rows.shape[1], -1)
-                table = value.reshape(len(value), -1).expand(n, -1, -1).clone()
-                table.scatter_add_(1, rows[:, :, None].expand_as(delta), delta)
-                shared.append(table.reshape(n, -1))
-            else:
-                shared.append(trained[name].reshape(n, -1))
         inverse = torch.argsort(order)
+        trained = dict(zip(start, params[:-1], strict=True))
+        shared = global_params.repeat(n, 1)  # each client's sent vector, in the callers' order
+        client = order[torch.repeat_interleave(bounds.diff())]  # each table row's client
+        offsets = dict(zip(self.layout.names, np.cumsum([0, *self.layout.sizes]), strict=False))
+        for name, size in zip(self.layout.names, self.layout.sizes, strict=True):
+            if name in per_item:
+                delta = (trained[name] - start[name]).reshape(len(rows), -1)
+                width = delta.shape[1]
+                columns = int(offsets[name]) + rows[:, None] * width + torch.arange(width)
+                at = client[:, None] * shared.shape[1] + columns
+                shared.view(-1).index_add_(0, at.reshape(-1), delta.reshape(-1))
+            else:
+                shared[order, offsets[name] : offsets[name] + size] = trained[name].reshape(n, -1)
         return LocalResult(
-            shared=torch.cat(shared, dim=1)[inverse],
+            shared=shared,
             users=params[-1][inverse],
             loss=loss_sum[inverse] / steps.clamp_min(1).to(loss_sum.dtype),
         )
 
 
-def _client_rows(items: Tensor) -> tuple[Tensor, Tensor]:
-    """Each client's sorted distinct items (padded by repeating the last) and its
-    examples' items renumbered as positions in that list."""
-    flat = items.reshape(len(items), -1)
-    ordered = flat.sort(dim=1).values
-    distinct = torch.ones_like(ordered, dtype=torch.bool)
-    distinct[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    width = int(distinct.sum(dim=1).max())
-    rows = torch.empty(len(items), width, dtype=items.dtype)
-    for c in range(len(items)):
-        unique = ordered[c][distinct[c]]
-        rows[c, : len(unique)] = unique
-        rows[c, len(unique) :] = unique[-1]
-    local = torch.searchsorted(rows, flat).reshape(items.shape)
-    return rows, local
+def _active(name: str, table: Tensor, per_item: tuple[str, ...], k: int, end: int) -> Tensor:
+    """The active clients' part of a stacked table: the first ``end`` rows of a per-item
+    table, the first ``k`` clients of any other."""
+    return table[:, :end] if name in per_item else table[:k]
+
+
+def _client_rows(items: Tensor, active: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Every client's sorted distinct items, one client after the other (``rows``), where
+    each client's run starts (``bounds``, n + 1 offsets) and its examples' items as
+    positions in ``rows``. A client's table is as long as its own items, not as the
+    longest client's: a heavy-tailed log's one user with 2,000 items does not pad the rest.
+    Only the steps a client takes (``active``, (n, steps)) count; the others point at its
+    first row."""
+    n = len(items)
+    span = int(items.max()) + 1 if items.numel() else 1
+    owner = torch.arange(n).reshape(n, 1, 1)
+    taken = active.unsqueeze(-1).expand_as(items)
+    keys, inverse = torch.unique((owner * span + items)[taken], sorted=True, return_inverse=True)
+    bounds = torch.searchsorted(keys, torch.arange(n + 1) * span)
+    local = bounds[:-1].reshape(n, 1, 1).expand_as(items).clone()
+    local[taken] = inverse
+    return keys % span, bounds, local
 
 
 def local_step(
@@ -118,16 +145,14 @@ def local_step(
     grads: list[Tensor],
     first: list[Tensor],
     second: list[Tensor],
-    k: int,
     step: int,
     config: LocalTraining,
 ) -> None:
-    """One SGD or Adam step of the first ``k`` clients (rows) of every parameter, in place."""
-    active = [p[:k] for p in params]
+    """One SGD or Adam step of the active clients' ``params`` (views), in place."""
     if config.optimizer == "sgd":
-        torch._foreach_add_(active, grads, alpha=-config.lr)
+        torch._foreach_add_(params, grads, alpha=-config.lr)
     else:
-        adam_step(active, grads, [m[:k] for m in first], [v[:k] for v in second], step, config.lr)
+        adam_step(params, grads, first, second, step, config.lr)
 
 
 def adam_step(
