@@ -1,0 +1,92 @@
+"""One FedMF epoch on MovieLens against the FedRec track's targets (issue: <= 0.3 s an epoch,
+<= 0.5 s an evaluation, 2 cores).
+
+    .venv/bin/python benchmarks/fedmf_epoch.py [--repeats 3] [--defense fedavg] [--local-epochs 3]
+
+An epoch is one round in which every one of the 671 MovieLens users trains (FedMF, BPR,
+the scenario's default local training) and the server aggregates: ``Federation.step``
+with ``clients_per_round = 671``, split into local training (``Federation.train``) and the
+rest of the round. Evaluation is one ``Evaluator`` call (fitting every user's vector,
+sampled HR/NDCG@10 and full-ranking ER@K over a target). One torch thread per process, as
+the matrix runs cells; medians of ``--repeats`` after a warm-up round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from fedarena.scenario.spec import Scenario
+from fedarena.scenario.world import build_world
+
+TARGETS = {"epoch": 0.3, "evaluation": 0.5}
+
+
+def measure(defense: str, repeats: int, local_epochs: int) -> dict[str, float]:
+    """Median seconds of an epoch, its local training and one evaluation."""
+    scenario = Scenario(
+        population="movielens",
+        model="mf",
+        shoppers=671,
+        clients_per_round=671,
+        defense=defense,
+        local_epochs=local_epochs,
+        baselines=False,
+    )
+    world = build_world(scenario)
+    federation = world.federation(world.init_users.clone())
+    train = federation.train
+    trained: list[float] = []
+
+    def timed_train(*args, **kwargs):
+        start = time.perf_counter()
+        result = train(*args, **kwargs)
+        trained.append(time.perf_counter() - start)
+        return result
+
+    federation.train = timed_train  # type: ignore[method-assign]
+    federation.step(0)  # warm-up
+    trained.clear()
+    epochs = []
+    for round in range(1, repeats + 1):
+        start = time.perf_counter()
+        federation.step(round)
+        epochs.append(time.perf_counter() - start)
+    evaluator, targets = federation.evaluator, world.attack.target_items
+    evaluations = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        evaluator(federation.global_params, targets if len(targets) else [0])
+        evaluations.append(time.perf_counter() - start)
+    return {
+        "epoch": statistics.median(epochs),
+        "local training": statistics.median(trained),
+        "evaluation": statistics.median(evaluations),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--defense", default="fedavg")
+    parser.add_argument("--local-epochs", type=int, default=Scenario().local_epochs)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    times = measure(args.defense, args.repeats, args.local_epochs)
+    print(
+        f"FedMF on MovieLens, 671 users per round, {args.local_epochs} local epochs, "
+        f"defense {args.defense}, 1 torch thread"
+    )
+    print(f"{'part':<16}{'seconds':>9}{'target':>9}  verdict")
+    for part, seconds in times.items():
+        target = TARGETS.get(part)
+        verdict = "" if target is None else ("met" if seconds <= target else "missed")
+        limit = "" if target is None else f"{target:.2f}"
+        print(f"{part:<16}{seconds:>9.3f}{limit:>9}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
