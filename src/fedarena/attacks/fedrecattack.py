@@ -98,7 +98,6 @@ class FedRecAttack(Attack):
             targets, n_targets, seed, None if catalog is None else len(catalog)
         )
         self.n_items = 0 if catalog is None else len(catalog)
-        self.seed = seed
         self.typical_examples: int | None = None
         self.public: list[np.ndarray] = []  # each approximated user's public items
         self.users: Tensor | None = None  # the approximated vectors u^
