@@ -47,8 +47,8 @@ class FedRecAttack(Attack):
     probability proportional to ``||G_i||``; each row is ``-row_norm G_i / ||G_i||``, that is
     the reference's clipping of every row at the bound with the bound binding. Updates in
     fedarena are parameter changes, not gradients, so the bound is in parameter units:
-    ``row_norm = "auto"`` is the median norm of the non-zero rows the fake users' own honest
-    updates have (they train on their profiles as benign clients do): as large as an honest
+    ``row_norm = "auto"`` is the largest norm of the rows the fake users' own honest updates
+    have (they train on their profiles as benign clients do): no larger than an honest
     row, the stealth the paper's bound stands for.
 
     *Fake users*: ``n_malicious`` identities (``malicious_fraction`` of the real users, the
@@ -116,11 +116,10 @@ class FedRecAttack(Attack):
         logs = profiles.profiles(population, catalog, n_malicious, rng)
         public = rng.random(len(population.train_items)) < self.xi
         public &= population.train_labels > 0.5
-        owner = np.repeat(np.arange(len(population)), population.n_train)
-        self.public = [
-            np.unique(population.train_items[public & (owner == user)])
-            for user in np.unique(owner[public])
-        ]
+        owner = np.repeat(np.arange(len(population)), population.n_train)[public]
+        _, starts = np.unique(owner, return_index=True)  # owners are in increasing order
+        chunks = np.split(population.train_items[public], starts[1:]) if len(owner) else []
+        self.public = [np.unique(chunk) for chunk in chunks]
         self.typical_examples = max(1, round(float(np.median(population.n_train))))
         enrolled = with_fake_shoppers(population, catalog, logs)
         return enrolled, np.arange(len(population), len(enrolled))
@@ -149,8 +148,9 @@ class FedRecAttack(Attack):
             if self.row_norm == "auto"
             else float(self.row_norm)
         )
+        norms = gradient.norm(dim=1)
         crafted = torch.stack(
-            [self.upload(gradient, row_norm, ctx.generator) for _ in range(len(own))]
+            [self.upload(gradient, norms, row_norm, ctx.generator) for _ in range(len(own))]
         )
         return send(updates, malicious, crafted.reshape(len(own), -1))
 
@@ -213,9 +213,11 @@ class FedRecAttack(Attack):
             gradient[t] -= (slope[:, None] * u).sum(0)
         return gradient
 
-    def upload(self, gradient: Tensor, row_norm: float, generator: torch.Generator) -> Tensor:
-        """One fake user's update: at most ``kappa`` rows of ``-row_norm G_i / ||G_i||``."""
-        norms = gradient.norm(dim=1)
+    def upload(
+        self, gradient: Tensor, norms: Tensor, row_norm: float, generator: torch.Generator
+    ) -> Tensor:
+        """One fake user's update: at most ``kappa`` rows of ``-row_norm G_i / ||G_i||``
+        (``norms``: the rows' ``||G_i||``)."""
         targets = torch.from_numpy(self.target_items)
         weights = norms.clone()
         weights[targets] = 0.0
@@ -229,7 +231,7 @@ class FedRecAttack(Attack):
 
     @staticmethod
     def honest_row_norm(own: Tensor) -> float:
-        """The median norm of the non-zero item rows of the fake users' honest updates
+        """The largest norm of the item rows of the fake users' honest updates
         (``own``: (m, n_items, dim)); 0 when they sent none."""
         norms = own.double().norm(dim=-1)
         sent = norms[norms > 0]
