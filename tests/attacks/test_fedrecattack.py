@@ -10,6 +10,7 @@ import torch
 
 from fedarena.attacks import ATTACKS
 from fedarena.attacks.fedrecattack import TOP_K, FedRecAttack
+from fedarena.attacks.item_rows import honest_row_norm
 from fedarena.errors import SpecError
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.world import build_world
@@ -70,8 +71,8 @@ def test_the_honest_row_norm_is_the_largest_row_the_fakes_sent():
     own = torch.zeros(2, 5, 3)
     own[0, 1] = torch.tensor([3.0, 4.0, 0.0])
     own[1, 4] = torch.tensor([0.0, 1.0, 0.0])
-    assert FedRecAttack.honest_row_norm(own) == 5.0
-    assert FedRecAttack.honest_row_norm(torch.zeros(1, 5, 3)) == 0.0
+    assert honest_row_norm(own) == 5.0
+    assert honest_row_norm(torch.zeros(1, 5, 3)) == 0.0
 
 
 def test_enrolment_makes_kappa_item_profiles_and_a_public_share(population, catalog):

@@ -9,19 +9,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
-from fedarena.attacks.sybil import Promotion, with_fake_shoppers
-from fedarena.attacks.targets import PromotionTargets
+from fedarena.attacks.base import ATTACKS
+from fedarena.attacks.item_rows import ItemRowAttack, bounded_rows
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
 from fedarena.model import init_user_embeddings
-from fedarena.options import integer, is_number, real
+from fedarena.options import integer, real
 
 TOP_K = 10  # the attack pushes each target above a user's K-th item (its ER@K)
 
 
 @ATTACKS.register("fedrecattack")
-class FedRecAttack(Attack):
+class FedRecAttack(ItemRowAttack):
     """Fake users who promote target items through FedMF's item matrix (Rong et al., ICDE 2022).
 
     *Knowledge* (``public``): the global item matrix ``V`` (every client has it) and a share
@@ -45,15 +44,10 @@ class FedRecAttack(Attack):
     *Upload*: each fake user sends rows for at most ``kappa`` items (the paper's item limit,
     60): the targets and ``kappa - |targets|`` other items drawn without replacement with
     probability proportional to ``||G_i||``; each row is ``-row_norm G_i / ||G_i||``, that is
-    the reference's clipping of every row at the bound with the bound binding. Updates in
-    fedarena are parameter changes, not gradients, so the bound is in parameter units:
-    ``row_norm = "auto"`` is the largest norm of the rows the fake users' own honest updates
-    have (they train on their profiles as benign clients do): no larger than an honest
-    row, the stealth the paper's bound stands for.
-
-    *Fake users*: ``n_malicious`` identities (``malicious_fraction`` of the real users, the
-    paper's 5 %) enrolled with profiles of ``kappa`` items (the targets and popular
-    fillers, ``sybil``'s profile); they report a typical real user's count, as Sybils do.
+    the reference's clipping of every row at the bound with the bound binding. The bound,
+    the fake users' profiles and their reported counts are ``fedarena.attacks.item_rows``'s:
+    ``row_norm = "auto"`` (no row larger than an honest one) is the stealth the paper's
+    bound stands for. ``n_malicious`` fake users: the paper's 5 % of the real users.
 
     Departures from the reference code, each forced by fedarena's protocol: a fake user
     draws its item set every round it is sampled (the coalition's state, not a client's),
@@ -65,10 +59,7 @@ class FedRecAttack(Attack):
     ([-0.6321, 0.5], [0.3679, 1.0])
     """
 
-    acts_on = frozenset({"enrolment", "update"})
     knowledge = "public"
-    goal = "targeted"
-    models = ("mf",)
 
     def __init__(
         self,
@@ -82,53 +73,29 @@ class FedRecAttack(Attack):
         seed: int = 0,
         catalog: Catalog | None = None,
     ) -> None:
+        super().__init__(kappa, targets, n_targets, row_norm, seed, catalog)
         self.xi = real("xi", xi)
         if not 0 < self.xi <= 1:
             raise ValueError(f"xi must be in (0, 1], got {xi}")
-        n_given = len(targets) if isinstance(targets, list | tuple) else (n_targets or 1)
-        self.kappa = integer("kappa", kappa, max(1, n_given))
         self.approx_lr = real("approx_lr", approx_lr)
         if not self.approx_lr > 0:
             raise ValueError(f"approx_lr must be > 0, got {approx_lr}")
         self.approx_batch = integer("approx_batch", approx_batch, 1)
-        if row_norm != "auto" and not (is_number(row_norm) and row_norm > 0):
-            raise ValueError(f"row_norm must be 'auto' or a number > 0, got {row_norm!r}")
-        self.row_norm = row_norm
-        self.targets = PromotionTargets(
-            targets, n_targets, seed, None if catalog is None else len(catalog)
-        )
-        self.n_items = 0 if catalog is None else len(catalog)
-        self.typical_examples: int | None = None
         self.public: list[np.ndarray] = []  # each approximated user's public items
         self.users: Tensor | None = None  # the approximated vectors u^
         self.optimizer: torch.optim.Adam | None = None
 
-    @property
-    def target_items(self) -> np.ndarray:
-        return self.targets.items
-
     def enrol(
         self, population: Population, catalog: Catalog, n_malicious: int, rng: np.random.Generator
     ) -> tuple[Population, np.ndarray]:
-        self.n_items = len(catalog)
-        n_targets = len(self.targets.choose(population, len(catalog)))
-        profiles = Promotion(self.targets, self.kappa - n_targets, "popular")
-        logs = profiles.profiles(population, catalog, n_malicious, rng)
+        enrolled, ids = super().enrol(population, catalog, n_malicious, rng)
         public = rng.random(len(population.train_items)) < self.xi
         public &= population.train_labels > 0.5
         owner = np.repeat(np.arange(len(population)), population.n_train)[public]
         _, starts = np.unique(owner, return_index=True)  # owners are in increasing order
         chunks = np.split(population.train_items[public], starts[1:]) if len(owner) else []
         self.public = [np.unique(chunk) for chunk in chunks]
-        self.typical_examples = max(1, round(float(np.median(population.n_train))))
-        enrolled = with_fake_shoppers(population, catalog, logs)
-        return enrolled, np.arange(len(population), len(enrolled))
-
-    def reported_examples(self, true_count: int) -> int:
-        """``report_examples`` if set, else a typical real user's count."""
-        if self.report_examples is not None:
-            return self.report_examples
-        return true_count if self.typical_examples is None else self.typical_examples
+        return enrolled, ids
 
     @staticmethod
     def surrogate(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -136,29 +103,13 @@ class FedRecAttack(Attack):
         below = torch.expm1(x.clamp(max=0.0))
         return torch.where(x >= 0, x, below), torch.where(x >= 0, torch.ones_like(x), below + 1)
 
-    def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
-        own = updates[malicious]
-        if not len(own) or not self.public:
-            return list(updates)
-        items = self.item_matrix(ctx.global_params)
-        self.approximate_users(items, ctx.generator)
+    def craft_rows(self, items: Tensor, own: Tensor, generator: torch.Generator) -> Tensor | None:
+        if not self.public:
+            return None
+        self.approximate_users(items, generator)
         gradient = self.attack_gradient(items)
-        row_norm = (
-            self.honest_row_norm(own.reshape(len(own), *items.shape))
-            if self.row_norm == "auto"
-            else float(self.row_norm)
-        )
-        norms = gradient.norm(dim=1)
-        crafted = torch.stack(
-            [self.upload(gradient, norms, row_norm, ctx.generator) for _ in range(len(own))]
-        )
-        return send(updates, malicious, crafted.reshape(len(own), -1))
-
-    def item_matrix(self, global_params: Tensor) -> Tensor:
-        """The global model as FedMF's item matrix (n_items, dim)."""
-        if not self.n_items or len(global_params) % self.n_items:
-            raise ValueError("fedrecattack crafts FedMF's item matrix: run it with model mf")
-        return global_params.reshape(self.n_items, -1).double()
+        row_norm, norms = self.bound(own), gradient.norm(dim=1)
+        return torch.stack([self.upload(gradient, norms, row_norm, generator) for _ in own])
 
     def approximate_users(self, items: Tensor, generator: torch.Generator) -> None:
         """One epoch of BPR on the public interactions for the approximated vectors u^."""
@@ -224,15 +175,4 @@ class FedRecAttack(Attack):
         n_more = min(self.kappa - len(targets), int((weights > 0).sum()))
         chosen = torch.multinomial(weights.float(), n_more, generator=generator) if n_more else None
         rows = targets if chosen is None else torch.cat([targets, chosen])
-        rows = rows[norms[rows] > 0]
-        update = torch.zeros_like(gradient)
-        update[rows] = -row_norm * gradient[rows] / norms[rows, None]
-        return update.float()
-
-    @staticmethod
-    def honest_row_norm(own: Tensor) -> float:
-        """The largest norm of the item rows of the fake users' honest updates
-        (``own``: (m, n_items, dim)); 0 when they sent none."""
-        norms = own.double().norm(dim=-1)
-        sent = norms[norms > 0]
-        return float(sent.max()) if len(sent) else 0.0
+        return bounded_rows(gradient, rows, row_norm)

@@ -1,0 +1,118 @@
+"""Fake users who send crafted rows of FedMF's item matrix: what the FedRec model-poisoning
+attacks (FedRecAttack, A-ra / A-hum) share.
+
+Each attack enrols ``n_malicious`` fake users with a profile of ``kappa`` items (the
+targets and popular fillers, ``sybil``'s promotion profile): they train on it as benign
+clients do, which gives the honest update their bound is read from, and they report a
+typical real user's count, as Sybils do. In the rounds they are sampled, each sends
+rows ``-row_norm G_i / ||G_i||`` of its attack's gradient ``G`` for a chosen set of
+items and nothing else. Updates in fedarena are parameter changes, not gradients, so
+the bound is in parameter units: ``row_norm = "auto"`` is the largest norm of the rows
+the fake users' own honest updates have, no larger than an honest row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedarena.attacks.base import Attack, AttackContext, send
+from fedarena.attacks.sybil import Promotion, with_fake_shoppers
+from fedarena.attacks.targets import PromotionTargets
+from fedarena.data.catalog import Catalog
+from fedarena.data.shoppers import Population
+from fedarena.options import integer, is_number
+
+
+class ItemRowAttack(Attack):
+    """Base class: fake users sending bounded item rows; subclasses compute the rows."""
+
+    acts_on = frozenset({"enrolment", "update"})
+    knowledge = "own"
+    goal = "targeted"
+    models = ("mf",)
+
+    def __init__(
+        self,
+        kappa: int,
+        targets: list[int] | None,
+        n_targets: int | None,
+        row_norm: float | str,
+        seed: int,
+        catalog: Catalog | None,
+    ) -> None:
+        n_given = len(targets) if isinstance(targets, list | tuple) else (n_targets or 1)
+        self.kappa = integer("kappa", kappa, max(1, n_given))
+        if row_norm != "auto" and not (is_number(row_norm) and row_norm > 0):
+            raise ValueError(f"row_norm must be 'auto' or a number > 0, got {row_norm!r}")
+        self.row_norm = row_norm
+        self.targets = PromotionTargets(
+            targets, n_targets, seed, None if catalog is None else len(catalog)
+        )
+        self.n_items = 0 if catalog is None else len(catalog)
+        self.typical_examples: int | None = None
+
+    @property
+    def target_items(self) -> np.ndarray:
+        return self.targets.items
+
+    def enrol(
+        self, population: Population, catalog: Catalog, n_malicious: int, rng: np.random.Generator
+    ) -> tuple[Population, np.ndarray]:
+        self.n_items = len(catalog)
+        n_targets = len(self.targets.choose(population, len(catalog)))
+        profiles = Promotion(self.targets, self.kappa - n_targets, "popular")
+        logs = profiles.profiles(population, catalog, n_malicious, rng)
+        self.typical_examples = max(1, round(float(np.median(population.n_train))))
+        enrolled = with_fake_shoppers(population, catalog, logs)
+        return enrolled, np.arange(len(population), len(enrolled))
+
+    def reported_examples(self, true_count: int) -> int:
+        """``report_examples`` if set, else a typical real user's count."""
+        if self.report_examples is not None:
+            return self.report_examples
+        return true_count if self.typical_examples is None else self.typical_examples
+
+    def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
+        own = updates[malicious]
+        if not len(own):
+            return list(updates)
+        items = self.item_matrix(ctx.global_params)
+        crafted = self.craft_rows(items, own.reshape(len(own), *items.shape), ctx.generator)
+        if crafted is None:
+            return list(updates)
+        return send(updates, malicious, crafted.reshape(len(own), -1))
+
+    def craft_rows(self, items: Tensor, own: Tensor, generator: torch.Generator) -> Tensor | None:
+        """The fake users' updates, shape (m, n_items, dim), from the item matrix and their
+        honest updates ``own`` (m, n_items, dim); ``None`` to send the honest ones."""
+        raise NotImplementedError
+
+    def bound(self, own: Tensor) -> float:
+        """The row norm the uploads have: ``row_norm``, or the largest honest row."""
+        return honest_row_norm(own) if self.row_norm == "auto" else float(self.row_norm)
+
+    def item_matrix(self, global_params: Tensor) -> Tensor:
+        """The global model as FedMF's item matrix (n_items, dim), in float64."""
+        if not self.n_items or len(global_params) % self.n_items:
+            raise ValueError(f"{type(self).__name__} crafts FedMF's item matrix: run model mf")
+        return global_params.reshape(self.n_items, -1).double()
+
+
+def bounded_rows(gradient: Tensor, rows: Tensor, row_norm: float) -> Tensor:
+    """An update that moves each of ``rows`` by ``row_norm`` against its gradient row and
+    leaves every other row (and every row whose gradient is zero) alone."""
+    norms = gradient[rows].norm(dim=1)
+    rows, norms = rows[norms > 0], norms[norms > 0]
+    update = torch.zeros_like(gradient)
+    update[rows] = -row_norm * gradient[rows] / norms[:, None]
+    return update.float()
+
+
+def honest_row_norm(own: Tensor) -> float:
+    """The largest norm of the item rows of the fake users' honest updates
+    (``own``: (m, n_items, dim)); 0 when they sent none."""
+    norms = own.double().norm(dim=-1)
+    sent = norms[norms > 0]
+    return float(sent.max()) if len(sent) else 0.0
