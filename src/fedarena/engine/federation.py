@@ -48,7 +48,7 @@ from fedarena.engine.evaluation import Evaluator
 from fedarena.errors import RunFailed
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.seeds import Stream, stream
-from fedarena.strategies.base import Strategy
+from fedarena.strategies.base import Strategy, epoch_batch
 from fedarena.training.local import (
     Examples,
     LocalBatches,
@@ -179,6 +179,7 @@ class Federation:
     root: Population | None = None
     accountant: PrivacyAccountant | None = None
     observer: RoundObserver | None = None
+    client_sampling: str = "uniform"  # or "epochs" (``fedarena.strategies.base.epoch_batch``)
     history: list[RoundRecord] = field(default_factory=list)
     participation: np.ndarray = field(init=False)
 
@@ -197,7 +198,12 @@ class Federation:
         start = time.perf_counter()
         rng = stream(self.seed, Stream.ROUND, round)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        clients = self.strategy.sample_clients(len(self.population), self.clients_per_round, rng)
+        n = len(self.population)
+        clients = (
+            epoch_batch(n, self.clients_per_round, round, self.seed)
+            if self.client_sampling == "epochs"
+            else self.strategy.sample_clients(n, self.clients_per_round, rng)
+        )
         return RoundPlan(
             round, clients, generator, self.strategy.configure_local(self.local), start
         )

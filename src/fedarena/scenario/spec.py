@@ -18,12 +18,13 @@ from fedarena.engine.assumed_f import parse_assumed_f
 from fedarena.errors import SpecError
 from fedarena.model import MODELS
 from fedarena.registry import ComponentSpec
+from fedarena.strategies.base import CLIENT_SAMPLINGS
 from fedarena.training.local import OPTIMIZERS, LocalTraining
 
 IN_PROCESS_ENGINES = ("vectorised", "sequential")
 # Fields added after results were published: a spec holds them only where they differ from
 # their default, so that every earlier cell keeps its key and its stored spec.
-OMITTED_AT_DEFAULT = ("population", "model")
+OMITTED_AT_DEFAULT = ("population", "model", "client_sampling")
 SHOP_FIELDS = ("catalog", "items", "alpha")  # what only a simulated population uses
 COMPONENT_FIELDS = ("attack", "defense", "strategy", "compression")
 _SPEC_TYPES: dict[str, type[ComponentSpec] | type[DefenseSpec]] = {
@@ -94,6 +95,15 @@ class Scenario:
     seed: int = field(default=0, metadata=_help("random seed: same seed, same numbers"))
     rounds: int = field(default=30, metadata=_help("federated rounds"))
     clients_per_round: int = field(default=50, metadata=_help("shoppers sampled per round"))
+    client_sampling: str = field(
+        default="uniform",
+        metadata=_help(
+            "uniform (clients_per_round shoppers drawn afresh every round) or epochs (every "
+            "shopper once an epoch: a fresh order cut into rounds of clients_per_round, the "
+            "last one smaller; the FedRec papers' protocol)",
+            choices=lambda: CLIENT_SAMPLINGS,
+        ),
+    )
     population: str = field(
         default="shop",
         metadata=_help(
@@ -223,6 +233,11 @@ class Scenario:
             )
         if self.model not in MODELS:
             raise SpecError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.client_sampling not in CLIENT_SAMPLINGS:
+            raise SpecError(
+                f"client_sampling must be one of {', '.join(CLIENT_SAMPLINGS)}, "
+                f"got {self.client_sampling!r}"
+            )
         if self.local_optimizer not in OPTIMIZERS:
             raise SpecError(
                 f"local_optimizer must be one of {', '.join(OPTIMIZERS)}, "

@@ -164,6 +164,7 @@ class World:
             seed=self.scenario.seed,
             compressor=self.compressor,
             root=self.root,
+            client_sampling=self.scenario.client_sampling,
             accountant=(
                 self.defense.accountant(
                     AccountingSetting(self.population, self.local, self.scenario.clients_per_round)

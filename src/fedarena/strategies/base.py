@@ -8,6 +8,7 @@ import numpy as np
 from torch import Tensor
 
 from fedarena.registry import Registry
+from fedarena.seeds import Stream, stream
 from fedarena.training.local import LocalTraining
 
 
@@ -40,6 +41,28 @@ class Strategy(Protocol):
 def sample_uniform(n_available: int, n_per_round: int, rng: np.random.Generator) -> np.ndarray:
     """``n_per_round`` distinct clients, uniformly at random, in increasing id order."""
     return np.sort(rng.choice(n_available, size=n_per_round, replace=False))
+
+
+# How a round's clients are drawn: by the strategy (uniform), or every shopper once an epoch.
+CLIENT_SAMPLINGS = ("uniform", "epochs")
+
+
+def rounds_per_epoch(n_available: int, n_per_round: int) -> int:
+    """Rounds an epoch of epoch sampling takes: ``ceil(n_available / n_per_round)``."""
+    return -(-n_available // n_per_round)
+
+
+def epoch_batch(n_available: int, n_per_round: int, round: int, seed: int) -> np.ndarray:
+    """Round ``round``'s clients under epoch sampling, in increasing id order.
+
+    Each epoch is a fresh permutation of all clients (``Stream.EPOCH``, seeded by the epoch)
+    cut into consecutive batches of ``n_per_round``; the last batch of an epoch holds the
+    rest, so every client trains exactly once an epoch (the FedRec papers' protocol:
+    FedRecAttack's code shuffles the users every epoch and trains them in batches of 256).
+    """
+    epoch, batch = divmod(round, rounds_per_epoch(n_available, n_per_round))
+    order = stream(seed, Stream.EPOCH, epoch).permutation(n_available)
+    return np.sort(order[batch * n_per_round : (batch + 1) * n_per_round])
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "fedarena.strategies", "fedarena.strategies")
