@@ -33,6 +33,7 @@ class Stream(IntEnum):
     CENTRALISED = 0xCE7  # (): the centralised baseline's training
     INTERACTIONS = 0x1065  # (0): users kept from a large log; (1): its evaluation negatives
     EPOCH = 0xE90C  # (epoch): the order of the shoppers under epoch sampling
+    ATTACK_STATE = 0xA75  # (): what an attack draws once for the whole run (spattack's rows)
 
 
 ROOT_SEED_OFFSET = 10_007  # the root set's shoppers are simulated with seed + this offset

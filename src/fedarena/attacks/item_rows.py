@@ -95,9 +95,14 @@ class ItemRowAttack(Attack):
 
     def item_matrix(self, global_params: Tensor) -> Tensor:
         """The global model as FedMF's item matrix (n_items, dim), in float64."""
-        if not self.n_items or len(global_params) % self.n_items:
-            raise ValueError(f"{type(self).__name__} crafts FedMF's item matrix: run model mf")
-        return global_params.reshape(self.n_items, -1).double()
+        return as_item_rows(global_params, self.n_items).double()
+
+
+def as_item_rows(flat: Tensor, n_items: int) -> Tensor:
+    """FedMF parameters or updates (..., n_items * dim) as item rows (..., n_items, dim)."""
+    if not n_items or flat.shape[-1] % n_items:
+        raise ValueError("this attack crafts FedMF's item matrix: run it with model mf")
+    return flat.reshape(*flat.shape[:-1], n_items, flat.shape[-1] // n_items)
 
 
 def bounded_rows(gradient: Tensor, rows: Tensor, row_norm: float) -> Tensor:

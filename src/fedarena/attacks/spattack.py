@@ -1,0 +1,127 @@
+"""Spattack (Zhang et al., "Rethinking Byzantine Robustness in Federated Recommendation from
+Sparse Aggregation Perspective", AAAI 2025): item rows aimed at per-item aggregation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
+from fedarena.attacks.item_rows import as_item_rows, honest_row_norm
+from fedarena.attacks.knowledge import check_knowledge, reference_updates
+from fedarena.data.catalog import Catalog
+from fedarena.data.shoppers import Population
+from fedarena.options import is_number
+from fedarena.seeds import Stream, stream
+
+ITEM_SETS = ("all", "sampled")
+
+
+@ATTACKS.register("spattack")
+class Spattack(Attack):
+    """Spattack: malicious clients who own the aggregation of the items they send.
+
+    FedMF's server may aggregate each item row among the clients that sent it (sparse
+    aggregation, ``per_item=true``): an item few benign clients train is decided by few
+    rows, and malicious clients who all send it outnumber them there.
+
+    *Items* (the paper's capability): ``items="all"`` (Spattack-D) sends a row for every
+    item; ``"sampled"`` (Spattack-S) sends, for each malicious client, as many items as
+    the largest honest update of the round has rows, drawn without replacement in
+    proportion to their popularity (training interactions: public, as the FedRec attacks
+    assume). ``a_i`` is the number of the round's malicious clients that send item ``i``.
+
+    *Rows* (the paper's knowledge):
+
+    - ``knowledge="omniscient"`` (Spattack-O): the round's benign updates ``B``; each
+      malicious client sends ``-(1/a_i) sum_b B_b,i`` for its items, so that the sum of
+      every row it covers is zero: a mean learns nothing there, and where the
+      malicious rows outnumber the benign ones a median or Krum takes theirs.
+    - ``knowledge="own"`` (Spattack-L): nothing of the benign clients; every malicious
+      client sends the same fixed row ``row_norm z_i / ||z_i||`` for each of its items,
+      ``z_i ~ N(0, I)`` drawn once for the run (the reference's ``N(0, 1)`` rows, the
+      same in every round and client), so that the items it owns drift steadily.
+      ``row_norm = "auto"``: the largest row of the malicious clients' own honest
+      updates (fedarena's updates are parameter changes; the reference sends gradients).
+
+    Departures from the reference code: the malicious clients are real users taken over
+    (fedarena's Byzantine threat model) rather than added fake users, and a sampled item
+    set is drawn each round a client is sampled (attacks do not see client ids), not once.
+    FedMF only (``models``).
+    """
+
+    acts_on = frozenset({"update"})
+    goal = "untargeted"
+    models = ("mf",)
+
+    def __init__(
+        self,
+        knowledge: str = "own",
+        items: str = "all",
+        row_norm: float | str = "auto",
+        seed: int = 0,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.knowledge = check_knowledge(knowledge)
+        if items not in ITEM_SETS:
+            raise ValueError(f"items must be one of {', '.join(ITEM_SETS)}, got {items!r}")
+        if row_norm != "auto" and not (is_number(row_norm) and row_norm > 0):
+            raise ValueError(f"row_norm must be 'auto' or a number > 0, got {row_norm!r}")
+        if row_norm != "auto" and self.knowledge == "omniscient":
+            raise ValueError("row_norm applies to knowledge=own only")
+        self.items = items
+        self.row_norm = row_norm
+        self.seed = seed
+        self.n_items = 0 if catalog is None else len(catalog)
+        self.popularity: Tensor | None = None
+        self.fixed: Tensor | None = None  # the unit rows z_i / ||z_i||, drawn once
+
+    def enrol(
+        self, population: Population, catalog: Catalog, n_malicious: int, rng: np.random.Generator
+    ) -> tuple[Population, np.ndarray]:
+        self.n_items = len(catalog)
+        self.popularity = torch.from_numpy(
+            np.bincount(population.train_items, minlength=len(catalog)).astype(np.float64)
+        )
+        return super().enrol(population, catalog, n_malicious, rng)
+
+    def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
+        n_malicious = int(malicious.sum())
+        reference = reference_updates(self.knowledge, updates, malicious, ctx)
+        if not n_malicious or not len(reference):
+            return list(updates)
+        honest = as_item_rows(reference, self.n_items).double()  # (k, n_items, dim)
+        covered = self.item_sets(honest, n_malicious, ctx.generator).double()  # (m, n_items)
+        if self.knowledge == "omniscient":
+            rows = -honest.sum(dim=0) / covered.sum(dim=0).clamp(min=1)[:, None]
+        else:
+            rows = self.fixed_rows(honest.shape[-1]) * self.bound(honest)
+        crafted = covered[..., None] * rows
+        return send(updates, malicious, crafted.reshape(n_malicious, -1))
+
+    def item_sets(self, honest: Tensor, n_malicious: int, generator: torch.Generator) -> Tensor:
+        """Which items each malicious client sends, (m, n_items) bool (the class docstring)."""
+        if self.items == "all":
+            return torch.ones(n_malicious, self.n_items, dtype=torch.bool)
+        size = int((honest != 0).any(dim=-1).sum(dim=1).max())
+        weights = self.popularity if self.popularity is not None else torch.ones(self.n_items)
+        size = min(size, int((weights > 0).sum()))
+        chosen = torch.zeros(n_malicious, self.n_items, dtype=torch.bool)
+        for row in chosen:
+            if size:
+                row[torch.multinomial(weights, size, generator=generator)] = True
+        return chosen
+
+    def fixed_rows(self, dim: int) -> Tensor:
+        """The unit rows ``z_i / ||z_i||`` of Spattack-L, the same for the whole run."""
+        if self.fixed is None:
+            z = torch.from_numpy(
+                stream(self.seed, Stream.ATTACK_STATE).standard_normal((self.n_items, dim))
+            )
+            self.fixed = z / z.norm(dim=1, keepdim=True)
+        return self.fixed
+
+    def bound(self, honest: Tensor) -> float:
+        """Spattack-L's row norm: ``row_norm``, or the largest honest row."""
+        return honest_row_norm(honest) if self.row_norm == "auto" else float(self.row_norm)
