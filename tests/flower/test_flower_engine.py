@@ -96,6 +96,25 @@ def test_fedmf_is_the_same_in_both_engines(defense):
 
 
 @pytest.mark.parametrize(
+    "attack, sampling",
+    [("a_hum", "epochs"), ("spattack(knowledge=omniscient, items=sampled)", "uniform")],
+    ids=["a_hum-epochs", "spattack"],
+)
+def test_fedrec_attacks_are_the_same_in_both_engines(attack, sampling):
+    scenario = replace(
+        SMALL,
+        model="mf",
+        attack=attack,
+        malicious_fraction=0.2,
+        client_sampling=sampling,
+        defense="median(per_item=true)",
+    )
+    flower, _ = _flower(scenario)
+    _assert_same_run(flower, run_scenario(scenario, compare_clean=False))
+    assert sum(r["n_malicious_sampled"] for r in flower["rounds"]) > 0
+
+
+@pytest.mark.parametrize(
     "attack",
     [
         "model_replacement(report_examples=999)",
