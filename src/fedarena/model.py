@@ -14,6 +14,7 @@ vector that clients send.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -183,6 +184,15 @@ class SharedLayout:
         with torch.no_grad():
             for name, value in self.unflatten(flat).items():
                 params[name].copy_(value)
+
+
+def scores_under(tower: Recommender, layout: SharedLayout, flat: Tensor, users: Tensor) -> Tensor:
+    """Every item's score for each row of ``users`` (n, dim) under the shared parameters
+    ``flat``, shape (n, n_items); ``tower`` itself is left as it is."""
+    model = copy.deepcopy(tower)
+    layout.load(model, flat)
+    with torch.no_grad():
+        return model.score_all(users)
 
 
 @dataclass(frozen=True, eq=False)

@@ -97,8 +97,12 @@ def test_fedmf_is_the_same_in_both_engines(defense):
 
 @pytest.mark.parametrize(
     "attack, sampling",
-    [("a_hum", "epochs"), ("spattack(knowledge=omniscient, items=sampled)", "uniform")],
-    ids=["a_hum-epochs", "spattack"],
+    [
+        ("a_hum", "epochs"),
+        ("spattack(knowledge=omniscient, items=sampled)", "uniform"),
+        ("fedattack", "uniform"),
+    ],
+    ids=["a_hum-epochs", "spattack", "fedattack"],
 )
 def test_fedrec_attacks_are_the_same_in_both_engines(attack, sampling):
     scenario = replace(

@@ -6,6 +6,8 @@ An attack overrides only the hooks where it acts and declares what it knows:
 - ``enrol``: choose (or create, for Sybils) the malicious shoppers;
 - ``poison``: rewrite a malicious shopper's log before its examples are drawn;
 - ``poison_examples``: rewrite its examples (log plus sampled negatives);
+- ``poison_scored``: rewrite them knowing its scores of every item under the current
+  model (``uses_scores``: FedAttack's hard sampling);
 - ``local_training``: the options its own local training uses (an anomaly term);
 - ``craft``: replace the malicious clients' updates after local training.
 
@@ -77,6 +79,7 @@ class Attack:
     goal: str = "none"
     report_examples: int | None = None
     models: tuple[str, ...] | None = None  # the models it applies to (None: every model)
+    uses_scores: bool = False  # whether poison_scored is given the client's item scores
 
     @property
     def target_items(self) -> np.ndarray:
@@ -97,6 +100,13 @@ class Attack:
 
     def poison_examples(self, examples: Examples, rng: np.random.Generator) -> Examples:
         """A malicious shopper's (items, labels, weights) for a round (default: untouched)."""
+        return examples
+
+    def poison_scored(
+        self, examples: Examples, scores: np.ndarray, local: LocalTraining
+    ) -> Examples:
+        """A malicious client's examples rewritten with ``scores``, its score of every item
+        under the round's global model and its private embedding (only if ``uses_scores``)."""
         return examples
 
     def local_training(self, local: LocalTraining) -> LocalTraining:

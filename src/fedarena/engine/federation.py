@@ -46,6 +46,7 @@ from fedarena.engine.assumed_f import AssumedF
 from fedarena.engine.detection import score_auc
 from fedarena.engine.evaluation import Evaluator
 from fedarena.errors import RunFailed
+from fedarena.model import scores_under
 from fedarena.monitoring.observers import RoundObserver
 from fedarena.seeds import Stream, stream
 from fedarena.strategies.base import Strategy, epoch_batch
@@ -85,17 +86,23 @@ class ClientData:
     seed: int
 
     def examples(
-        self, round: int, client: int, local: LocalTraining
+        self, round: int, client: int, local: LocalTraining, scores: Tensor | None = None
     ) -> tuple[Examples, np.random.Generator]:
         """Client ``client``'s examples in round ``round`` and the generator that drew them
-        (its batches draw from it next)."""
+        (its batches draw from it next). ``scores``: the client's score of every item under
+        the round's model, which a malicious client's ``uses_scores`` attack needs."""
         rng = stream(self.seed, Stream.CLIENT_DATA, round, client)
         items, labels = self.population.train_log(int(client))
         if not self.malicious[client]:
             return training_examples(items, labels, self.n_items, local, rng), rng
         items, labels = self.attack.poison(items, labels, self.n_items, rng)
-        examples = training_examples(items, labels, self.n_items, local, rng)
-        return self.attack.poison_examples(examples, rng), rng
+        examples = self.attack.poison_examples(
+            training_examples(items, labels, self.n_items, local, rng), rng
+        )
+        if self.attack.uses_scores:
+            assert scores is not None, "an attack that uses scores is given them"
+            examples = self.attack.poison_scored(examples, scores.numpy(), local)
+        return examples, rng
 
     def local_for(self, client: int, local: LocalTraining) -> LocalTraining:
         """The options client ``client`` trains with: the round's, or its attack's if it is
@@ -107,9 +114,15 @@ class ClientData:
         true_count = int(self.population.n_train[client])
         return self.attack.reported_examples(true_count) if self.malicious[client] else true_count
 
-    def batches(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalBatches:
-        """The batches of every client in ``clients`` for round ``round``."""
-        drawn = [self.examples(round, int(c), local) for c in clients]
+    def batches(
+        self, round: int, clients: np.ndarray, local: LocalTraining, scores: Tensor | None = None
+    ) -> LocalBatches:
+        """The batches of every client in ``clients`` for round ``round`` (``scores``: one
+        row per client, see ``examples``)."""
+        drawn = [
+            self.examples(round, int(c), local, None if scores is None else scores[i])
+            for i, c in enumerate(clients)
+        ]
         return build_batches([d for d, _ in drawn], local, [rng for _, rng in drawn])
 
 
@@ -229,20 +242,32 @@ class Federation:
         attack's options; results in the order of ``clients``."""
         malicious = self.malicious[clients]
         groups = [
-            (np.flatnonzero(~malicious), self.trainer, local),
-            (np.flatnonzero(malicious), self.attacker_trainer, self.attack.local_training(local)),
+            (np.flatnonzero(~malicious), self.trainer, local, False),
+            (
+                np.flatnonzero(malicious),
+                self.attacker_trainer,
+                self.attack.local_training(local),
+                self.attack.uses_scores,
+            ),
         ]
         shared = self.global_params.new_empty(len(clients), len(self.global_params))
         users = self.users.new_empty(len(clients), self.users.shape[1])
         loss = torch.empty(len(clients))
-        for rows, trainer, options in groups:
+        for rows, trainer, options, scored in groups:
             if not len(rows):
                 continue
-            batches = self.client_data.batches(round, clients[rows], options)
-            result = trainer.train(self.global_params, self.users[clients[rows]], batches, options)
+            own = self.users[clients[rows]]
+            scores = self.scores(own) if scored else None
+            batches = self.client_data.batches(round, clients[rows], options, scores)
+            result = trainer.train(self.global_params, own, batches, options)
             index = torch.from_numpy(rows)
             shared[index], users[index], loss[index] = result.shared, result.users, result.loss
         return LocalResult(shared, users, loss)
+
+    def scores(self, users: Tensor) -> Tensor:
+        """Every item's score for each of ``users`` under the current global model."""
+        evaluator = self.evaluator
+        return scores_under(evaluator.tower, evaluator.layout, self.global_params, users)
 
     def step(self, round: int) -> RoundRecord:
         """Run round ``round`` (0-based) in-process and append its record to ``history``."""

@@ -50,6 +50,7 @@ from fedarena.flower.messages import (
     params_from,
     reply_content,
 )
+from fedarena.model import scores_under
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import World, build_world
 from fedarena.seeds import Stream, stream
@@ -80,9 +81,12 @@ def train_shopper(
     scenario, shopper, t = world.scenario, instruction.shopper, instruction.round
     data = world.client_data()
     local = data.local_for(shopper, instruction.local)
-    examples, rng = data.examples(t, shopper, local)
-    batches = build_batches([examples], local, [rng])
     malicious = bool(world.malicious[shopper])
+    scores = None
+    if malicious and world.attack.uses_scores:
+        scores = scores_under(world.tower, world.layout, global_params, user[None])[0]
+    examples, rng = data.examples(t, shopper, local, scores)
+    batches = build_batches([examples], local, [rng])
     trainer = trainers.attacker if malicious else trainers.benign
     result = trainer.train(global_params, user[None], batches, local)
     sent: Any = result.shared[0] - global_params
