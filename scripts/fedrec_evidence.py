@@ -3,7 +3,7 @@
 Every run is a plain ``run_scenario`` of ``population = "movielens"`` with all
 671 users, FedMF (``model = "mf"``), the papers' epochs (``client_sampling =
 "epochs"``: every user, fake users included, once an epoch, ``CLIENTS`` a round)
-for ``EPOCHS`` epochs, one local epoch, evaluated every round. The clean
+for ``EPOCHS`` epochs, one local epoch, evaluated after every epoch. The clean
 reference of a seed is ``fedrecattack`` with no fake user: it trains exactly as
 ``attack = none`` but draws the same target item as the attacked runs (the draw
 depends on the seed alone), so its ER@K is the no-attack value.
@@ -100,6 +100,7 @@ def scenario(attack: str, fraction: float, defense: str, seed: int) -> Scenario:
         clients_per_round=CLIENTS,
         client_sampling="epochs",
         rounds=EPOCHS * rounds_per_epoch(attack, fraction),
+        eval_every=rounds_per_epoch(attack, fraction),  # after each epoch
         local_epochs=1,
         attack=attack,
         malicious_fraction=fraction,

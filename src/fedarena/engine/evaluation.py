@@ -117,7 +117,9 @@ class Evaluator:
         touched = np.zeros(len(self.shoppers), dtype=bool)
         hit_cases = np.isin(self._case_items[:, 0].numpy(), targets)
         touched[self._case_row.numpy()[hit_cases]] = True
-        touched |= np.array([np.isin(targets, items).any() for items in seen], dtype=bool)
+        population = self._population
+        owner = np.repeat(np.arange(len(population)), population.n_train)
+        touched |= np.isin(self.shoppers, owner[np.isin(population.train_items, targets)])
         eligible = np.flatnonzero(~touched)
         if not len(eligible):
             return dict.fromkeys(EXPOSURE_KEYS)
