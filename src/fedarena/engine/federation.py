@@ -250,16 +250,20 @@ class Federation:
                 self.attack.uses_scores,
             ),
         ]
-        shared = self.global_params.new_empty(len(clients), len(self.global_params))
-        users = self.users.new_empty(len(clients), self.users.shape[1])
-        loss = torch.empty(len(clients))
+        results = []
         for rows, trainer, options, scored in groups:
             if not len(rows):
                 continue
             own = self.users[clients[rows]]
             scores = self.scores(own) if scored else None
             batches = self.client_data.batches(round, clients[rows], options, scores)
-            result = trainer.train(self.global_params, own, batches, options)
+            results.append((rows, trainer.train(self.global_params, own, batches, options)))
+        if len(results) == 1:  # one group holds every client, in order: no (n, d) copy
+            return results[0][1]
+        shared = self.global_params.new_empty(len(clients), len(self.global_params))
+        users = self.users.new_empty(len(clients), self.users.shape[1])
+        loss = torch.empty(len(clients))
+        for rows, result in results:
             index = torch.from_numpy(rows)
             shared[index], users[index], loss[index] = result.shared, result.users, result.loss
         return LocalResult(shared, users, loss)

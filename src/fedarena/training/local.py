@@ -179,7 +179,8 @@ class LocalResult:
 
 class Trainer(Protocol):
     """What every trainer does (vectorised, sequential, DP-SGD): one round of local training of
-    the clients whose batches are given, from the same global parameters."""
+    the clients whose batches are given, from the same global parameters. The result's
+    tensors are its own: the engine turns ``shared`` into the updates in place."""
 
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
