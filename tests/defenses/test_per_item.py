@@ -11,6 +11,7 @@ from defense_helpers import context
 
 from fedarena.defenses import create_defense
 from fedarena.defenses.coordinatewise import CoordinateWise
+from fedarena.defenses.flame import Flame
 from fedarena.defenses.item_norm_clip import ItemNormClip
 from fedarena.defenses.krum import Krum
 from fedarena.defenses.median import Median
@@ -272,3 +273,32 @@ def test_a_coordinate_wise_plugin_without_a_per_item_form_still_builds_and_says_
     assert torch.equal(plain.aggregate(x, torch.ones(5), context(x)).update, x.min(dim=0).values)
     with pytest.raises(ValueError, match="Lowest has no per_item form"):
         Lowest().set_per_item(True, ROWS)
+
+
+def test_per_item_flame_is_flame_over_each_items_senders():
+    x = sparse_updates(10, seed=14)
+    x[7, ROWS.index[2]] = torch.tensor([-40.0, 30.0, -50.0])  # an outlier among item 2's senders
+    weights = torch.arange(1.0, 11.0)
+    out = Flame(noise=0.0, per_item=True, item_rows=ROWS).aggregate(x, weights, context(x))
+    dense = Flame(noise=0.0).aggregate(x[:, ROWS.dense], weights, context(x))
+    torch.testing.assert_close(out.update[ROWS.dense], dense.update)
+    assert torch.equal(out.accepted, dense.accepted)  # the verdict is the shared part's
+    for item in range(N_ITEMS):
+        columns = ROWS.index[item]
+        senders = (x[:, columns] != 0).any(dim=1)
+        if not senders.any():
+            assert not out.update[columns].any()
+            continue
+        rows = x[senders][:, columns]
+        expected = Flame(noise=0.0).aggregate(rows, weights[senders], context(rows)).update
+        torch.testing.assert_close(out.update[columns], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_per_item_flame_noise_scales_with_each_items_bound_and_spares_unsent_items():
+    x = sparse_updates(10, seed=15)
+    x[:, ROWS.index[1]] *= 1000.0  # item 1's rows, hence its clipping bound, 1000x larger
+    quiet = Flame(noise=0.0, per_item=True, item_rows=ROWS).aggregate(x, torch.ones(10), context(x))
+    noisy = Flame(noise=0.1, per_item=True, item_rows=ROWS).aggregate(x, torch.ones(10), context(x))
+    change = (noisy.update - quiet.update).double()
+    assert not change[ROWS.index[5]].any()  # nobody sent item 5
+    assert change[ROWS.index[1]].norm() > 50 * change[ROWS.index[0]].norm()

@@ -34,6 +34,7 @@ DEFENSES = [
     "item_norm_clip > median(per_item=true)",
     "trimmed_mean(per_item=true)",
     "krum(f=2, per_item=true)",
+    "flame(per_item=true)",
 ]
 
 
