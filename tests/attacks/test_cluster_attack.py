@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from sklearn.cluster import KMeans
@@ -12,6 +13,7 @@ from sklearn.cluster import KMeans
 from fedarena.attacks import ATTACKS, AttackContext
 from fedarena.attacks.cluster_attack import ClusterAttack, kmeans
 from fedarena.errors import SpecError
+from fedarena.model import ItemRows
 from fedarena.scenario.run import run_scenario
 from tiny import TINY
 
@@ -50,8 +52,8 @@ def _ctx(items: torch.Tensor, n: int) -> AttackContext:
 
 
 def test_every_row_points_to_its_centre_with_an_honest_length():
-    attack, items = ClusterAttack(clusters=3, norm_scale=3.0), _blobs()
-    attack.n_items = N_ITEMS
+    rows = ItemRows(index=np.arange(N_ITEMS * DIM).reshape(N_ITEMS, DIM), dense=np.zeros(0, int))
+    attack, items = ClusterAttack(clusters=3, norm_scale=3.0, item_rows=rows), _blobs()
     honest = torch.zeros(4, N_ITEMS, DIM)
     honest[:, :5] = torch.randn(4, 5, DIM, generator=torch.Generator().manual_seed(3))
     malicious = torch.tensor([True, False, True, False])
@@ -94,8 +96,9 @@ def test_bad_options_are_one_line_errors(spec, message):
         ATTACKS.create(spec, seed=0)
 
 
-def test_it_runs_in_a_federation():
-    scenario = replace(TINY, model="mf", attack="cluster_attack", malicious_fraction=0.2)
+@pytest.mark.parametrize("model", ["mf", "tower"])
+def test_it_runs_in_a_federation(model):
+    scenario = replace(TINY, model=model, attack="cluster_attack", malicious_fraction=0.2)
     result = run_scenario(scenario)
     assert result["attack"]["goal"] == "untargeted"
     assert {"hr@10_drop", "ndcg@10_drop"} <= set(result["final"])

@@ -11,7 +11,9 @@ import torch
 from fedarena.attacks import ATTACKS, AttackContext
 from fedarena.attacks.spattack import Spattack
 from fedarena.errors import SpecError
+from fedarena.model import ItemRows
 from fedarena.scenario.run import run_scenario
+from fedarena.scenario.world import build_world
 from tiny import TINY
 
 N_ITEMS, DIM = 8, 3
@@ -36,9 +38,11 @@ def _ctx(updates: torch.Tensor, malicious: torch.Tensor, seed: int = 1) -> Attac
     )
 
 
+ROWS = ItemRows(index=np.arange(N_ITEMS * DIM).reshape(N_ITEMS, DIM), dense=np.zeros(0, int))
+
+
 def _attack(**options) -> Spattack:
-    attack = Spattack(**options)
-    attack.n_items = N_ITEMS
+    attack = Spattack(item_rows=ROWS, **options)
     attack.popularity = torch.tensor([5.0, 0.0, 1.0, 3.0, 0.0, 2.0, 8.0, 1.0], dtype=torch.float64)
     return attack
 
@@ -75,7 +79,9 @@ def test_every_malicious_client_sends_one_fixed_row_per_item_in_every_round():
     assert torch.equal(rows[0], rows[1]) and torch.equal(rows[0], rows[2])
     assert torch.equal(rows, torch.stack(later)[MALICIOUS].reshape(3, N_ITEMS, DIM))
     torch.testing.assert_close(rows.norm(dim=-1), torch.full((3, N_ITEMS), 0.5))
-    assert not torch.equal(rows[0], Spattack(row_norm=0.5, seed=1).fixed_rows(DIM).float() * 0.5)
+    assert not torch.equal(
+        rows[0], Spattack(row_norm=0.5, seed=1).fixed_rows((N_ITEMS, DIM)).float() * 0.5
+    )
 
 
 def test_the_auto_row_is_as_long_as_the_largest_honest_row():
@@ -115,10 +121,11 @@ def test_bad_options_are_one_line_errors(spec, message):
         ATTACKS.create(spec, seed=0)
 
 
-def test_it_runs_in_a_federation_with_per_item_median():
+@pytest.mark.parametrize("model", ["mf", "tower"])
+def test_it_runs_in_a_federation_with_per_item_median(model):
     scenario = replace(
         TINY,
-        model="mf",
+        model=model,
         attack="spattack(knowledge=omniscient, items=sampled)",
         malicious_fraction=0.2,
         defense="median(per_item=true)",
@@ -126,3 +133,14 @@ def test_it_runs_in_a_federation_with_per_item_median():
     result = run_scenario(scenario)
     assert result["attack"]["knowledge"] == "omniscient"
     assert {"hr@10_drop", "ndcg@10_drop"} <= set(result["final"])
+
+
+def test_on_the_tower_it_sends_item_rows_and_its_honest_shared_part():
+    world = build_world(replace(TINY, attack="spattack(row_norm=0.5)", malicious_fraction=0.2))
+    rows = ItemRows.of(world.layout)
+    honest = torch.randn(3, world.layout.dim, generator=torch.Generator().manual_seed(0))
+    malicious = torch.tensor([True, False, True])
+    sent = torch.stack(world.attack.craft(honest, malicious, _ctx(honest, malicious)))
+    torch.testing.assert_close(sent[malicious][:, rows.dense], honest[malicious][:, rows.dense])
+    item_norms = sent[malicious][:, rows.index].norm(dim=-1)
+    torch.testing.assert_close(item_norms, torch.full_like(item_norms, 0.5))

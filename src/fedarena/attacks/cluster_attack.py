@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
-from fedarena.attacks.item_rows import as_item_rows
-from fedarena.data.catalog import Catalog
-from fedarena.data.shoppers import Population
+from fedarena.model import ItemRows
 from fedarena.options import integer, real
 
 KMEANS_ITERATIONS = 300
@@ -46,7 +43,11 @@ class ClusterAttack(Attack):
     - k)), max_clusters)``; when it fell ``patience`` more times, ``k <- max(round(k -
     sqrt(k - 1)), 1)``; either resets the counts and the average and multiplies
     ``patience`` by ``1 + patience_growth`` (the reference reads this rate from an
-    option it never defines: 0.1 here). FedMF only (``models``).
+    option it never defines: 0.1 here).
+
+    An item's row is all its parameters (``fedarena.model.ItemRows``: FedMF's embedding
+    row; the tower's embedding row and bias); a malicious client sends its honest update
+    on the parameters every item shares.
 
     >>> attack = ClusterAttack(clusters=1)
     >>> items = torch.tensor([[0.0, 0.0], [2.0, 0.0]]).double()
@@ -58,7 +59,6 @@ class ClusterAttack(Attack):
     acts_on = frozenset({"update"})
     knowledge = "own"
     goal = "untargeted"
-    models = ("mf",)
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class ClusterAttack(Attack):
         patience: int = 100,
         patience_growth: float = 0.1,
         ema_decay: float = 0.999,
-        catalog: Catalog | None = None,
+        item_rows: ItemRows | None = None,
     ) -> None:
         self.max_clusters = integer("max_clusters", max_clusters, 1)
         self.k = integer("clusters", clusters, 1)
@@ -84,33 +84,29 @@ class ClusterAttack(Attack):
         self.ema_decay = real("ema_decay", ema_decay)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        self.n_items = 0 if catalog is None else len(catalog)
+        self.item_rows = item_rows
         self._ema, self._ema_steps, self._last = 0.0, 0, math.nan
         self._rose = self._fell = 0
 
-    def enrol(
-        self, population: Population, catalog: Catalog, n_malicious: int, rng: np.random.Generator
-    ) -> tuple[Population, np.ndarray]:
-        self.n_items = len(catalog)
-        return super().enrol(population, catalog, n_malicious, rng)
-
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
         own = updates[malicious]
-        if not len(own):
+        if not len(own) or self.item_rows is None:
             return list(updates)
-        items = as_item_rows(ctx.global_params, self.n_items).double()
+        index = torch.from_numpy(self.item_rows.index)
+        items = ctx.global_params[index].double()  # (n_items, width)
         gradient, loss = self.cluster_gradient(items, ctx.generator)
         self.adapt(loss)
-        norms = as_item_rows(own, self.n_items).double().norm(dim=-1)
+        norms = own[:, index].double().norm(dim=-1)
         sent = norms[norms > 0]
         mu = float(sent.mean()) if len(sent) else 0.0
         sigma = float(sent.std()) if len(sent) > 1 else 0.0
         lengths = mu + self.norm_scale * sigma * torch.rand(
-            len(own), self.n_items, generator=ctx.generator, dtype=torch.float64
+            len(own), len(items), generator=ctx.generator, dtype=torch.float64
         )
         unit = gradient / gradient.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        crafted = -lengths[..., None] * unit
-        return send(updates, malicious, crafted.reshape(len(own), -1))
+        crafted = own.clone()
+        crafted[:, index] = (-lengths[..., None] * unit).to(crafted.dtype)
+        return send(updates, malicious, crafted)
 
     def cluster_gradient(self, items: Tensor, generator: torch.Generator) -> tuple[Tensor, float]:
         """``g = dL/dV`` and ``L`` for the current ``k`` (the class docstring)."""

@@ -8,10 +8,11 @@ import torch
 from torch import Tensor
 
 from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
-from fedarena.attacks.item_rows import as_item_rows, honest_row_norm
+from fedarena.attacks.item_rows import honest_row_norm
 from fedarena.attacks.knowledge import check_knowledge, reference_updates
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
+from fedarena.model import ItemRows
 from fedarena.options import is_number
 from fedarena.seeds import Stream, stream
 
@@ -45,15 +46,16 @@ class Spattack(Attack):
       ``row_norm = "auto"``: the largest row of the malicious clients' own honest
       updates (fedarena's updates are parameter changes; the reference sends gradients).
 
-    Departures from the reference code: the malicious clients are real users taken over
-    (fedarena's Byzantine threat model) rather than added fake users, and a sampled item
-    set is drawn each round a client is sampled (attacks do not see client ids), not once.
-    FedMF only (``models``).
+    An item's row is all its parameters (``fedarena.model.ItemRows``: FedMF's embedding
+    row; the tower's embedding row and bias); a malicious client sends its honest update
+    on the parameters every item shares. Departures from the reference code: the
+    malicious clients are real users taken over (fedarena's Byzantine threat model)
+    rather than added fake users, and a sampled item set is drawn each round a client is
+    sampled (attacks do not see client ids), not once.
     """
 
     acts_on = frozenset({"update"})
     goal = "untargeted"
-    models = ("mf",)
 
     def __init__(
         self,
@@ -61,7 +63,7 @@ class Spattack(Attack):
         items: str = "all",
         row_norm: float | str = "auto",
         seed: int = 0,
-        catalog: Catalog | None = None,
+        item_rows: ItemRows | None = None,
     ) -> None:
         self.knowledge = check_knowledge(knowledge)
         if items not in ITEM_SETS:
@@ -73,14 +75,13 @@ class Spattack(Attack):
         self.items = items
         self.row_norm = row_norm
         self.seed = seed
-        self.n_items = 0 if catalog is None else len(catalog)
+        self.item_rows = item_rows
         self.popularity: Tensor | None = None
         self.fixed: Tensor | None = None  # the unit rows z_i / ||z_i||, drawn once
 
     def enrol(
         self, population: Population, catalog: Catalog, n_malicious: int, rng: np.random.Generator
     ) -> tuple[Population, np.ndarray]:
-        self.n_items = len(catalog)
         self.popularity = torch.from_numpy(
             np.bincount(population.train_items, minlength=len(catalog)).astype(np.float64)
         )
@@ -89,36 +90,38 @@ class Spattack(Attack):
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
         n_malicious = int(malicious.sum())
         reference = reference_updates(self.knowledge, updates, malicious, ctx)
-        if not n_malicious or not len(reference):
+        if not n_malicious or not len(reference) or self.item_rows is None:
             return list(updates)
-        honest = as_item_rows(reference, self.n_items).double()  # (k, n_items, dim)
+        index = torch.from_numpy(self.item_rows.index)
+        honest = reference[:, index].double()  # (k, n_items, width)
         covered = self.item_sets(honest, n_malicious, ctx.generator).double()  # (m, n_items)
         if self.knowledge == "omniscient":
             rows = -honest.sum(dim=0) / covered.sum(dim=0).clamp(min=1)[:, None]
         else:
-            rows = self.fixed_rows(honest.shape[-1]) * self.bound(honest)
-        crafted = covered[..., None] * rows
-        return send(updates, malicious, crafted.reshape(n_malicious, -1))
+            rows = self.fixed_rows(honest.shape[1:]) * self.bound(honest)
+        crafted = updates[malicious].clone()
+        crafted[:, index] = (covered[..., None] * rows).to(crafted.dtype)
+        return send(updates, malicious, crafted)
 
     def item_sets(self, honest: Tensor, n_malicious: int, generator: torch.Generator) -> Tensor:
         """Which items each malicious client sends, (m, n_items) bool (the class docstring)."""
+        n_items = honest.shape[1]
         if self.items == "all":
-            return torch.ones(n_malicious, self.n_items, dtype=torch.bool)
+            return torch.ones(n_malicious, n_items, dtype=torch.bool)
         size = int((honest != 0).any(dim=-1).sum(dim=1).max())
-        weights = self.popularity if self.popularity is not None else torch.ones(self.n_items)
+        weights = self.popularity if self.popularity is not None else torch.ones(n_items)
         size = min(size, int((weights > 0).sum()))
-        chosen = torch.zeros(n_malicious, self.n_items, dtype=torch.bool)
+        chosen = torch.zeros(n_malicious, n_items, dtype=torch.bool)
         for row in chosen:
             if size:
                 row[torch.multinomial(weights, size, generator=generator)] = True
         return chosen
 
-    def fixed_rows(self, dim: int) -> Tensor:
-        """The unit rows ``z_i / ||z_i||`` of Spattack-L, the same for the whole run."""
+    def fixed_rows(self, shape: tuple[int, int]) -> Tensor:
+        """The unit rows ``z_i / ||z_i||`` of Spattack-L, (n_items, width), the same for the
+        whole run."""
         if self.fixed is None:
-            z = torch.from_numpy(
-                stream(self.seed, Stream.ATTACK_STATE).standard_normal((self.n_items, dim))
-            )
+            z = torch.from_numpy(stream(self.seed, Stream.ATTACK_STATE).standard_normal(shape))
             self.fixed = z / z.norm(dim=1, keepdim=True)
         return self.fixed
 

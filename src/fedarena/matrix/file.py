@@ -378,6 +378,7 @@ def _contexts(scenario: Scenario) -> dict[str, dict[str, Any]]:
             "n_malicious": round(fraction * per_round),
             "seed": scenario.seed,
             "catalog": catalog,
+            "item_rows": ANY_ITEM_ROWS,
         },
         "defense": server | {"item_rows": ANY_ITEM_ROWS},
         "strategy": server,

@@ -181,6 +181,8 @@ def build_world(scenario: Scenario) -> World:
     catalog, population = load_population(scenario, scenario.shoppers, scenario.seed)
     n_malicious = round(scenario.malicious_fraction * len(population))
     per_round = scenario.clients_per_round
+    tower = build_model(scenario.model, catalog, scenario.dim)  # uninitialised: drawn below
+    layout = SharedLayout.of(tower)
     # An attack knows its own budget: its expected number of clients per round (ALIE's f).
     attack = ATTACKS.create(
         scenario.attack,
@@ -188,6 +190,7 @@ def build_world(scenario: Scenario) -> World:
         n_malicious=round(scenario.malicious_fraction * per_round),
         seed=scenario.seed,
         catalog=catalog,
+        item_rows=ItemRows.of(layout),
     )
     if attack.models is not None and scenario.model not in attack.models:
         raise SpecError(
@@ -205,8 +208,6 @@ def build_world(scenario: Scenario) -> World:
     malicious[malicious_ids] = True
     assumed_f = AssumedF.of(scenario.assumed_f, len(population), len(malicious_ids), per_round)
     context = {"n_malicious": assumed_f.fixed, "n_clients": per_round}
-    tower = build_model(scenario.model, catalog, scenario.dim)  # uninitialised: drawn below
-    layout = SharedLayout.of(tower)
     defense = create_defense(
         scenario.defense, **context, seed=scenario.seed, item_rows=ItemRows.of(layout)
     )
