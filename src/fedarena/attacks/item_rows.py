@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fedarena.attacks.base import Attack, AttackContext, send
-from fedarena.attacks.sybil import Promotion, with_fake_shoppers
+from fedarena.attacks.base import AttackContext, send
+from fedarena.attacks.sybil import Promotion, TypicalClaim, with_fake_shoppers
 from fedarena.attacks.targets import PromotionTargets
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
 from fedarena.options import integer, is_number
 
 
-class ItemRowAttack(Attack):
+class ItemRowAttack(TypicalClaim):
     """Base class: fake users sending bounded item rows; subclasses compute the rows."""
 
     acts_on = frozenset({"enrolment", "update"})
@@ -51,7 +51,6 @@ class ItemRowAttack(Attack):
             targets, n_targets, seed, None if catalog is None else len(catalog)
         )
         self.n_items = 0 if catalog is None else len(catalog)
-        self.typical_examples: int | None = None
 
     @property
     def target_items(self) -> np.ndarray:
@@ -64,15 +63,9 @@ class ItemRowAttack(Attack):
         n_targets = len(self.targets.choose(population, len(catalog)))
         profiles = Promotion(self.targets, self.kappa - n_targets, "popular")
         logs = profiles.profiles(population, catalog, n_malicious, rng)
-        self.typical_examples = max(1, round(float(np.median(population.n_train))))
+        self.note_typical(population)
         enrolled = with_fake_shoppers(population, catalog, logs)
         return enrolled, np.arange(len(population), len(enrolled))
-
-    def reported_examples(self, true_count: int) -> int:
-        """``report_examples`` if set, else a typical real user's count."""
-        if self.report_examples is not None:
-            return self.report_examples
-        return true_count if self.typical_examples is None else self.typical_examples
 
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
         own = updates[malicious]

@@ -145,12 +145,30 @@ def with_fake_shoppers(population: Population, catalog: Catalog, logs: list[Log]
     )
 
 
+class TypicalClaim(Attack):
+    """Fake shoppers who claim a typical real shopper's sample count: the median over the
+    real shoppers (which an attacker can observe or simulate), so that a short fake log
+    gets an ordinary weight in the server's mean; ``report_examples`` sets another."""
+
+    typical_examples: int | None = None  # set at enrolment by ``note_typical``
+
+    def note_typical(self, population: Population) -> None:
+        """Remember the median real shopper's count (``population``: the real ones)."""
+        self.typical_examples = max(1, round(float(np.median(population.n_train))))
+
+    def reported_examples(self, true_count: int) -> int:
+        """``report_examples`` if set, else a typical real shopper's count."""
+        if self.report_examples is not None:
+            return self.report_examples
+        return true_count if self.typical_examples is None else self.typical_examples
+
+
 # As many fake shoppers as a scenario may have real ones (``Scenario.RANGES``).
 MAX_IDENTITIES = 1_000_000
 
 
 @ATTACKS.register("sybil")
-class Sybil(Attack):
+class Sybil(TypicalClaim):
     """Sybil attack (Douceur 2002; Fung et al., FoolsGold, RAID 2020): fake identities.
 
     *Budget*: the attacker enrols ``S`` fake shoppers, ``identities`` as a
@@ -239,7 +257,6 @@ class Sybil(Attack):
         self.identities = identities
         self.coordination = coordination
         self.boost = boost
-        self.typical_examples: int | None = None  # set at enrolment
         self.goal = self.payload.goal
         crafts = coordination > 0 or boost != 1
         self.acts_on = frozenset({"enrolment", "update"} if crafts else {"enrolment"})
@@ -262,14 +279,8 @@ class Sybil(Attack):
         n_fake = self.budget(len(population), n_malicious)
         logs = self.payload.profiles(population, catalog, n_fake, rng)
         enrolled = with_fake_shoppers(population, catalog, logs)
-        self.typical_examples = max(1, round(float(np.median(population.n_train))))
+        self.note_typical(population)
         return enrolled, np.arange(len(population), len(enrolled))
-
-    def reported_examples(self, true_count: int) -> int:
-        """``report_examples`` if set, else a typical real shopper's count (see the class)."""
-        if self.report_examples is not None:
-            return self.report_examples
-        return true_count if self.typical_examples is None else self.typical_examples
 
     def craft(self, updates: Tensor, malicious: Tensor, ctx: AttackContext) -> list[Tensor]:
         own = updates[malicious]
