@@ -19,7 +19,7 @@ import fedarena
 ROOT = Path(fedarena.__file__).parent
 LAYERS = [
     {"errors", "io", "seeds", "options", "registry", "oracles", "sandbox", "monitoring"},
-    {"data", "factorisation", "model", "metrics"},
+    {"data", "factorisation", "ncf", "stacked", "model", "metrics"},
     {"training"},
     {"attacks", "defenses", "strategies", "compression"},
     {"components", "engine"},

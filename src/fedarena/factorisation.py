@@ -19,10 +19,36 @@ papers: the shop's item tower (``fedarena.model.ItemTower``) is the model that h
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from fedarena.stacked import gather_rows, scatter_rows
+
+# ``users`` (n, dim) -> the scores (n, l) of each user's l items and their Jacobian in the
+# user's vector, (n, l, dim): what the evaluator's Newton fit of ``u*`` needs of a model.
+Linearisation = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+def bilinear_linearisation(
+    model: nn.Module, items: Tensor, partners: Tensor | None = None
+) -> Linearisation:
+    """For a model whose score is linear in ``u``, ``s(u, i) = u . (h * v_i) + o_i`` (FedMF
+    and the item tower): the Jacobian ``h * v_i`` is the same for every ``u``, computed once.
+    ``items`` (n, l) are each user's items; ``partners``, for pairs, the second item of each
+    (the scores are then ``s(u, a) - s(u, b)``)."""
+    vectors = model.item_vectors(items) * model.interaction
+    offset = model.item_offsets(items)
+    if partners is not None:
+        vectors -= model.item_vectors(partners) * model.interaction
+        offset -= model.item_offsets(partners)
+
+    def linearise(users: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.einsum("nld,nd->nl", vectors, users) + offset, vectors
+
+    return linearise
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,7 @@ class MatrixFactorisation(nn.Module):
 
     PER_ITEM_PARAMETERS = ("item_embedding",)
     PER_ITEM_BUFFERS = ()
+    LINEAR_IN_USER = True  # the score is linear in u: Newton needs no line search
     LOSS = "bpr"
 
     def __init__(self, n_items: int, dim: int = 16) -> None:
@@ -75,6 +102,10 @@ class MatrixFactorisation(nn.Module):
         """Scores of every item for each row of ``user`` (n, dim), shape (n, n_items)."""
         return user @ self.item_embedding.T
 
+    def user_linearisation(self, items: Tensor, partners: Tensor | None = None) -> Linearisation:
+        """The scores of ``items`` (minus ``partners``') as functions of ``u``."""
+        return bilinear_linearisation(self, items, partners)
+
     def stacked_forward(
         self, params: dict[str, Tensor], user: Tensor, item_rows: Tensor, items: Tensor
     ) -> FactorBatch:
@@ -82,11 +113,7 @@ class MatrixFactorisation(nn.Module):
         the catalog ids, carry nothing the model uses). Products are summed elementwise, not
         by batched matrix products, so a client's numbers do not depend on how many clients
         train beside it (``fedarena.model.stacked_forward`` says why)."""
-        table = params["item_embedding"]
-        k, n = table.shape[:2]
-        offsets = (torch.arange(k) * n).unsqueeze(-1)
-        flat = table.reshape(k * n, -1).index_select(0, (item_rows + offsets).reshape(-1))
-        vectors = flat.reshape(*item_rows.shape, -1)
+        vectors = gather_rows(params["item_embedding"], item_rows)
         scores = (user.unsqueeze(-2) * vectors).sum(-1)
         return FactorBatch(item_rows, vectors, user, scores)
 
@@ -97,15 +124,9 @@ class MatrixFactorisation(nn.Module):
 
         dE[i_j] += r_j u;  du = sum_j r_j E[i_j]
         """
-        table = params["item_embedding"]
-        k, n = table.shape[:2]
-        offsets = (torch.arange(k) * n).unsqueeze(-1)
-        grad = table.new_zeros(k * n, table.shape[2])
-        rows = (batch.item_rows + offsets).reshape(-1)
-        grad.index_add_(0, rows, (dscore.unsqueeze(-1) * batch.user.unsqueeze(-2)).flatten(0, 1))
-        return {"item_embedding": grad.reshape(table.shape)}, self.user_gradient(
-            params, batch, dscore
-        )
+        rows = dscore.unsqueeze(-1) * batch.user.unsqueeze(-2)
+        grad = scatter_rows(params["item_embedding"], batch.item_rows, rows)
+        return {"item_embedding": grad}, self.user_gradient(params, batch, dscore)
 
     def user_gradient(
         self, params: dict[str, Tensor], batch: FactorBatch, dscore: Tensor

@@ -24,7 +24,9 @@ from torch import Tensor, nn
 
 from fedarena.data.catalog import Catalog
 from fedarena.data.features import item_features
-from fedarena.factorisation import MatrixFactorisation
+from fedarena.factorisation import Linearisation, MatrixFactorisation, bilinear_linearisation
+from fedarena.ncf import NeuralCF
+from fedarena.stacked import gather_rows, scatter_rows
 
 
 class ItemTower(nn.Module):
@@ -37,6 +39,7 @@ class ItemTower(nn.Module):
 
     PER_ITEM_PARAMETERS = ("item_embedding", "item_bias")
     PER_ITEM_BUFFERS = ("main_category", "sub_category", "features")
+    LINEAR_IN_USER = True  # the score is linear in u: Newton needs no line search
     LOSS = "bce"
 
     def __init__(self, catalog: Catalog, dim: int = 16) -> None:
@@ -98,6 +101,10 @@ class ItemTower(nn.Module):
         every = torch.arange(len(self.item_bias))
         return (user * self.interaction) @ self.item_vectors(every).T + self.item_offsets(every)
 
+    def user_linearisation(self, items: Tensor, partners: Tensor | None = None) -> Linearisation:
+        """The scores of ``items`` (minus ``partners``') as functions of ``u``."""
+        return bilinear_linearisation(self, items, partners)
+
     def stacked_forward(
         self, params: dict[str, Tensor], user: Tensor, item_rows: Tensor, items: Tensor
     ) -> StackedBatch:
@@ -120,16 +127,21 @@ class ItemTower(nn.Module):
         return example_gradient_norms(params, batch, dscore, with_user)
 
 
-Recommender = ItemTower | MatrixFactorisation
-# The scenario's ``model`` field: the shop's item tower, or FedMF (``fedarena.factorisation``).
-MODELS: dict[str, type[Recommender]] = {"tower": ItemTower, "mf": MatrixFactorisation}
+Recommender = ItemTower | MatrixFactorisation | NeuralCF
+# The scenario's ``model`` field: the shop's item tower, FedMF (``fedarena.factorisation``) or
+# FedNCF (``fedarena.ncf``).
+MODELS: dict[str, type[Recommender]] = {
+    "tower": ItemTower,
+    "mf": MatrixFactorisation,
+    "ncf": NeuralCF,
+}
 
 
 def build_model(name: str, catalog: Catalog, dim: int) -> Recommender:
     """The recommender ``name`` (a key of ``MODELS``) over ``catalog``, uninitialised
     (``reset_parameters`` draws it)."""
-    if name == "mf":
-        return MatrixFactorisation(len(catalog), dim=dim)
+    if name in ("mf", "ncf"):
+        return MODELS[name](len(catalog), dim=dim)
     return ItemTower(catalog, dim=dim)
 
 
@@ -266,13 +278,13 @@ def stacked_forward(
     main, sub = tower.main_category[items], tower.sub_category[items]
     features = tower.features[items]
     vectors = (
-        _gather_rows(params["item_embedding"], item_rows)
-        + _gather_rows(params["main_embedding"], main)
-        + _gather_rows(params["sub_embedding"], sub)
+        gather_rows(params["item_embedding"], item_rows)
+        + gather_rows(params["main_embedding"], main)
+        + gather_rows(params["sub_embedding"], sub)
         + (features.unsqueeze(-1) * params["feature_projection"].unsqueeze(1)).sum(-2)
     )
     interaction = user.unsqueeze(-2) * vectors
-    offsets = _gather_rows(params["item_bias"], item_rows) + (
+    offsets = gather_rows(params["item_bias"], item_rows) + (
         features * params["feature_weight"].unsqueeze(1)
     ).sum(-1)
     scores = (interaction * params["interaction"].unsqueeze(1)).sum(-1) + offsets
@@ -292,10 +304,10 @@ def stacked_gradients(
     h = params["interaction"]
     dvectors = dscore.unsqueeze(-1) * (h * batch.user).unsqueeze(-2)
     grads = {
-        "item_embedding": _scatter_rows(params["item_embedding"], batch.item_rows, dvectors),
-        "item_bias": _scatter_rows(params["item_bias"], batch.item_rows, dscore),
-        "main_embedding": _scatter_rows(params["main_embedding"], batch.main, dvectors),
-        "sub_embedding": _scatter_rows(params["sub_embedding"], batch.sub, dvectors),
+        "item_embedding": scatter_rows(params["item_embedding"], batch.item_rows, dvectors),
+        "item_bias": scatter_rows(params["item_bias"], batch.item_rows, dscore),
+        "main_embedding": scatter_rows(params["main_embedding"], batch.main, dvectors),
+        "sub_embedding": scatter_rows(params["sub_embedding"], batch.sub, dvectors),
         "feature_projection": (batch.features.unsqueeze(-1) * dvectors.unsqueeze(-2)).sum(1),
         "feature_weight": (dscore.unsqueeze(-1) * batch.features).sum(1),
         "interaction": (dscore.unsqueeze(-1) * batch.user.unsqueeze(-2) * batch.vectors).sum(1),
@@ -326,22 +338,3 @@ def example_gradient_norms(
     if with_user:
         squares = squares + (h.unsqueeze(-2) * batch.vectors).square().sum(-1)
     return dscore.abs() * squares.sqrt()
-
-
-def _gather_rows(table: Tensor, rows: Tensor) -> Tensor:
-    """``table[c, rows[c, j]]`` for a (k, n, ...) table and (k, b) rows, shape (k, b, ...)."""
-    k, n = table.shape[:2]
-    flat = table.reshape(k * n, *table.shape[2:])
-    offsets = (torch.arange(k) * n).unsqueeze(-1)
-    picked = flat.index_select(0, (rows + offsets).reshape(-1))
-    return picked.reshape(*rows.shape, *table.shape[2:])
-
-
-def _scatter_rows(table: Tensor, rows: Tensor, values: Tensor) -> Tensor:
-    """Zeros shaped as ``table`` with ``values[c, j]`` added at row ``rows[c, j]`` of client c:
-    the gradient of ``_gather_rows``."""
-    k, n = table.shape[:2]
-    offsets = (torch.arange(k) * n).unsqueeze(-1)
-    flat = table.new_zeros(k * n, *table.shape[2:])
-    flat.index_add_(0, (rows + offsets).reshape(-1), values.reshape(-1, *table.shape[2:]))
-    return flat.reshape(table.shape)

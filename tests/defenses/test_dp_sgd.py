@@ -17,6 +17,8 @@ from torch.func import functional_call
 from fedarena.defenses import AccountingSetting, create_defense
 from fedarena.defenses.dp_sgd import epoch_batch_sizes
 from fedarena.defenses.privacy import ORDERS, gaussian_epsilon
+from fedarena.model import SharedLayout, init_user_embeddings
+from fedarena.ncf import NeuralCF
 from fedarena.training.dp_sgd import DpSgdTrainer, PerExampleClipping
 from fedarena.training.local import (
     LocalBatches,
@@ -38,14 +40,31 @@ class OneShopper(nn.Module):
         self._fixed = dict(tower.named_buffers())
         self.names = [name for name, _ in tower.named_parameters()]
         for name, value in tower.named_parameters():
-            self.register_parameter(name, nn.Parameter(value.detach().clone()))
+            self.register_parameter(_attribute(name), nn.Parameter(value.detach().clone()))
         self.user = nn.Parameter(user.clone(), requires_grad=train_user)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        params = {name: getattr(self, name) for name in self.names}
+        params = {name: getattr(self, _attribute(name)) for name in self.names}
         users = self.user.expand(len(items), -1)
         scores = functional_call(self._tower[0], params | self._fixed, (users, items[:, None]))
         return scores[:, 0]
+
+
+def _attribute(name: str) -> str:
+    """A parameter's name as a module attribute (FedNCF's ``weights.0`` has a dot)."""
+    return name.replace(".", "_")
+
+
+@pytest.fixture(params=["tower", "ncf"])
+def recommender(request, model, catalog, population):
+    """The shop's tower (``model``) or FedNCF: both are trained with BCE on single items."""
+    if request.param == "tower":
+        return model
+    generator = torch.Generator().manual_seed(0)
+    ncf = NeuralCF(len(catalog), dim=8)
+    ncf.reset_parameters(generator)
+    layout = SharedLayout.of(ncf)
+    return ncf, layout, layout.flatten(ncf), init_user_embeddings(len(population), 8, generator)
 
 
 def _batch(n_items: int, size: int, seed: int):
@@ -61,9 +80,9 @@ def _batch(n_items: int, size: int, seed: int):
 @pytest.mark.filterwarnings("ignore:In CPU autocast:UserWarning")
 @pytest.mark.parametrize("max_grad_norm", [0.01, 1e6], ids=["all-clipped", "none-clipped"])
 @pytest.mark.parametrize("user_embedding", [True, False], ids=["user-in", "user-out"])
-def test_clipped_per_example_gradients_equal_opacus(model, max_grad_norm, user_embedding):
-    tower, layout, init, users = model
-    items, labels, weight = _batch(len(tower.item_bias), 16, seed=1)
+def test_clipped_per_example_gradients_equal_opacus(recommender, max_grad_norm, user_embedding):
+    tower, layout, init, users = recommender
+    items, labels, weight = _batch(tower.n_items, 16, seed=1)
 
     reference = OneShopper(tower, users[0], train_user=user_embedding)
     sampled = GradSampleModule(reference, loss_reduction="sum")
@@ -86,7 +105,7 @@ def test_clipped_per_example_gradients_equal_opacus(model, max_grad_norm, user_e
     )
     for name in layout.names:
         torch.testing.assert_close(
-            ours.shared[name][0], getattr(reference, name).grad, atol=1e-6, rtol=1e-5
+            ours.shared[name][0], getattr(reference, _attribute(name)).grad, atol=1e-6, rtol=1e-5
         )
     if user_embedding:
         torch.testing.assert_close(ours.user[0], reference.user.grad, atol=1e-6, rtol=1e-5)

@@ -87,10 +87,16 @@ def test_a_federation_of_logged_users_is_the_same_in_both_engines(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "defense", ["krum(f=2, per_item=true)", "dp_sgd(noise_multiplier=1.0)"], ids=["krum", "dp"]
+    "model, defense",
+    [
+        ("mf", "krum(f=2, per_item=true)"),
+        ("mf", "dp_sgd(noise_multiplier=1.0)"),
+        ("ncf", "dp_sgd(noise_multiplier=1.0)"),
+    ],
+    ids=["mf-krum", "mf-dp", "ncf-dp"],
 )
-def test_fedmf_is_the_same_in_both_engines(defense):
-    scenario = replace(SMALL, model="mf", attack="sybil", malicious_fraction=0.2, defense=defense)
+def test_the_fedrec_models_are_the_same_in_both_engines(model, defense):
+    scenario = replace(SMALL, model=model, attack="sybil", malicious_fraction=0.2, defense=defense)
     flower, _ = _flower(scenario)
     _assert_same_run(flower, run_scenario(scenario, compare_clean=False))
 

@@ -19,6 +19,7 @@ are differences of the shared item side.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,7 @@ CHUNK_SHOPPERS = 1024
 CHUNK_EXAMPLES = 2**22  # padded examples in one fitting table (rows x its longest log)
 BUCKET_EXAMPLES = 2**17  # the same, for tables of rows of similar length (see _padded_chunks)
 CHUNK_CASES = 2**16  # test cases scored at once (each with its 99 negatives)
+BACKTRACKING_HALVINGS = 12  # step halvings a Gauss-Newton fit tries (FedNCF)
 
 
 @dataclass(frozen=True)
@@ -59,22 +61,54 @@ def fit_users(
     with weight 0; ``partners``, for pairs, the second item of each.
     """
     with torch.no_grad():
-        vectors = tower.item_vectors(items) * tower.interaction
-        offset = tower.item_offsets(items)
-        if partners is not None:
-            vectors -= tower.item_vectors(partners) * tower.interaction
-            offset -= tower.item_offsets(partners)
-        n, _, dim = vectors.shape
+        linearise = tower.user_linearisation(items, partners)
+        n, dim = items.shape[0], tower.dim
         users = torch.zeros(n, dim)
         ridge = 2.0 * config.l2 * torch.eye(dim)
         for _ in range(config.newton_steps):
-            p = torch.sigmoid(torch.einsum("nld,nd->nl", vectors, users) + offset)
+            scores, vectors = linearise(users)
+            p = torch.sigmoid(scores)
             grad = torch.einsum("nl,nld->nd", weights * (p - labels), vectors)
             grad += 2.0 * config.l2 * users
             curvature = weights * p * (1 - p)
             hessian = torch.einsum("nl,nld,nle->nde", curvature, vectors, vectors) + ridge
-            users -= torch.linalg.solve(hessian, grad.unsqueeze(-1)).squeeze(-1)
+            step = torch.linalg.solve(hessian, grad.unsqueeze(-1)).squeeze(-1)
+            if tower.LINEAR_IN_USER:
+                users -= step
+            else:
+                users = _backtrack(
+                    lambda u: _ridge_logistic(linearise(u)[0], u, labels, weights, config.l2),
+                    users,
+                    step,
+                )
         return users
+
+
+def _ridge_logistic(scores: Tensor, users: Tensor, labels: Tensor, weights: Tensor, l2: float):
+    """Each shopper's fitting objective, ``sum_e w_e BCE(s_e, y_e) + l2 ||u||^2``, shape (n,)."""
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(
+        scores, labels.to(scores.dtype), reduction="none"
+    )
+    return (weights * losses).sum(-1) + l2 * users.square().sum(-1)
+
+
+def _backtrack(objective: Callable[[Tensor], Tensor], users: Tensor, step: Tensor) -> Tensor:
+    """Each row's ``u - t step`` for the largest ``t`` in 1, 1/2, 1/4, ... that does not
+    increase its objective (the row stays where it is if none does): a Gauss-Newton step
+    on a score that is not linear in ``u`` can overshoot, and rows are judged one by one,
+    so a shopper's fit does not depend on who is fitted beside it."""
+    current = objective(users)
+    fitted, accepted = users.clone(), torch.zeros(len(users), dtype=torch.bool)
+    scale = 1.0
+    for _ in range(BACKTRACKING_HALVINGS):
+        candidate = users - scale * step
+        better = ~accepted & (objective(candidate) <= current)
+        fitted[better] = candidate[better]
+        accepted |= better
+        if bool(accepted.all()):
+            break
+        scale /= 2
+    return fitted
 
 
 class Evaluator:
