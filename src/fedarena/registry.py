@@ -305,7 +305,7 @@ class Registry(Generic[T]):
 
 
 CONTEXT_PARAMETERS = frozenset(
-    {"n_malicious", "n_clients", "seed", "catalog", "population", "item_rows"}
+    {"n_malicious", "n_clients", "seed", "catalog", "population", "item_rows", "model"}
 )
 
 

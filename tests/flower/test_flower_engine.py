@@ -102,18 +102,19 @@ def test_the_fedrec_models_are_the_same_in_both_engines(model, defense):
 
 
 @pytest.mark.parametrize(
-    "attack, sampling",
+    "attack, sampling, model",
     [
-        ("a_hum", "epochs"),
-        ("spattack(knowledge=omniscient, items=sampled)", "uniform"),
-        ("fedattack", "uniform"),
+        ("a_hum", "epochs", "mf"),
+        ("a_hum", "uniform", "ncf"),
+        ("spattack(knowledge=omniscient, items=sampled)", "uniform", "mf"),
+        ("fedattack", "uniform", "mf"),
     ],
-    ids=["a_hum-epochs", "spattack", "fedattack"],
+    ids=["a_hum-epochs", "a_hum-ncf", "spattack", "fedattack"],
 )
-def test_fedrec_attacks_are_the_same_in_both_engines(attack, sampling):
+def test_fedrec_attacks_are_the_same_in_both_engines(attack, sampling, model):
     scenario = replace(
         SMALL,
-        model="mf",
+        model=model,
         attack=attack,
         malicious_fraction=0.2,
         client_sampling=sampling,

@@ -13,7 +13,7 @@ from fedarena.attacks.base import ATTACKS
 from fedarena.attacks.item_rows import ItemRowAttack, bounded_rows
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
-from fedarena.model import init_user_embeddings
+from fedarena.model import ItemRows, init_user_embeddings
 from fedarena.options import integer, real
 
 TOP_K = 10  # the attack pushes each target above a user's K-th item (its ER@K)
@@ -72,8 +72,9 @@ class FedRecAttack(ItemRowAttack):
         row_norm: float | str = "auto",
         seed: int = 0,
         catalog: Catalog | None = None,
+        item_rows: ItemRows | None = None,
     ) -> None:
-        super().__init__(kappa, targets, n_targets, row_norm, seed, catalog)
+        super().__init__(kappa, targets, n_targets, row_norm, seed, catalog, item_rows)
         self.xi = real("xi", xi)
         if not 0 < self.xi <= 1:
             raise ValueError(f"xi must be in (0, 1], got {xi}")

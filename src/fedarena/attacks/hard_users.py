@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.func import functional_call
+from torch.nn.functional import softplus
 
 from fedarena.attacks.base import ATTACKS
 from fedarena.attacks.item_rows import ItemRowAttack, bounded_rows
 from fedarena.data.catalog import Catalog
+from fedarena.model import ItemRows, Recommender, SharedLayout
 from fedarena.options import integer, real
 
 MINING_LR = 0.001  # the reference's rate, its server learning rate
@@ -18,35 +21,42 @@ MINING_LR = 0.001  # the reference's rate, its server learning rate
 class HardUserMining(ItemRowAttack):
     """A-hum: fake users who lift the targets for mined "hard" users (Rong et al., IJCAI 2022).
 
-    *Knowledge* (``own``): the global item matrix ``V`` and nothing of the benign users:
-    the attacker makes up the users it poisons for.
+    *Knowledge* (``own``): the global model (item rows and, on FedNCF, its layers) and
+    nothing of the benign users: the attacker makes up the users it poisons for.
 
     *Approximated users*: each fake user, each round it is sampled, draws ``users``
     vectors ``u ~ N(0, user_std^2 I)`` (the reference's 10 and 0.01). A-hum then mines
     hard users, who dislike the targets ``T``, by ``mining_steps`` steps of gradient
-    descent (rate ``mining_lr``; the reference's 30 and 0.001) on::
+    descent (rate ``mining_lr``; the reference's 30 and 0.001) on each user's::
 
-        l(u) = -1/|T| sum_t log(1 - s(u . v_t))         (s: the sigmoid)
+        l(u) = -1/|T| sum_t log(1 - s(r(u, t)))         (s: the sigmoid)
 
-    *Attack gradient*: on the target rows only, of the loss that the made-up users
-    like the targets::
+    with ``r(u, t)`` the model's score: ``u . v_t`` on FedMF, the MLP on FedNCF.
 
-        L = -1/(users |T|) sum_u sum_t log s(u . v_t),
-        G_t = dL/dv_t = -1/(users |T|) sum_u (1 - s(u . v_t)) u
+    *Attack gradient*: of the loss that the made-up users like the targets::
 
-    *Upload*: the target rows ``-row_norm G_t / ||G_t||`` and nothing else
-    (``fedarena.attacks.item_rows``: the bound, the fake users' ``kappa``-item
-    profiles, their reported counts). The reference uploads ``G`` unclipped to a server
-    that sums gradients; fedarena's clients send parameter changes, so the bound puts
-    the upload in those units. The paper's setting is 0.1 % fake users on a deep model
-    (NCF); on FedMF the score is ``u . v``, the reference's MLP with no layer. FedMF
-    only (``models``).
+        L = -1/(users |T|) sum_u sum_t log s(r(u, t)),     G = dL/dtheta
 
-    >>> attack = HardUserMining(targets=[0], users=1, mining_steps=0)
-    >>> items, users = torch.tensor([[1.0, 0.0]]).double(), torch.tensor([[2.0, 1.0]]).double()
-    >>> [round(float(g), 4) for g in attack.attack_gradient(items, users)[0]]
+    over the shared parameters ``theta``; on FedMF ``G_t = -1/(users |T|) sum_u (1 -
+    s(u . v_t)) u`` on the target rows and zero elsewhere.
+
+    *Upload*: the target rows ``-row_norm G_t / ||G_t||`` (``fedarena.attacks.item_rows``:
+    the bound, the fake users' ``kappa``-item profiles, their reported counts) and, on
+    FedNCF, the layers ``-b G_L / ||G_L||`` with ``b`` the largest norm of the layers in
+    the fake users' honest updates; nothing else. The reference uploads ``G`` unclipped
+    to a server that sums gradients; fedarena's clients send parameter changes, so the
+    bounds put the upload in those units. The paper's setting is 0.1 % fake users on
+    FedNCF (``models``: FedMF and FedNCF).
+
+    >>> from fedarena.factorisation import MatrixFactorisation
+    >>> mf = MatrixFactorisation(n_items=1, dim=2)
+    >>> attack = HardUserMining(targets=[0], users=1, mining_steps=0, model=mf)
+    >>> params, users = torch.tensor([1.0, 0.0]).double(), torch.tensor([[2.0, 1.0]]).double()
+    >>> [round(float(g), 4) for g in attack.attack_gradient(params, users)]
     [-0.2384, -0.1192]
     """
+
+    models = ("mf", "ncf")
 
     def __init__(
         self,
@@ -60,8 +70,10 @@ class HardUserMining(ItemRowAttack):
         row_norm: float | str = "auto",
         seed: int = 0,
         catalog: Catalog | None = None,
+        model: Recommender | None = None,
+        item_rows: ItemRows | None = None,
     ) -> None:
-        super().__init__(kappa, targets, n_targets, row_norm, seed, catalog)
+        super().__init__(kappa, targets, n_targets, row_norm, seed, catalog, item_rows)
         self.users = integer("users", users, 1)
         self.mining_steps = integer("mining_steps", mining_steps, 0)
         self.mining_lr = real("mining_lr", mining_lr)
@@ -70,32 +82,46 @@ class HardUserMining(ItemRowAttack):
         self.user_std = real("user_std", user_std)
         if not self.user_std > 0:
             raise ValueError(f"user_std must be > 0, got {user_std}")
+        self.model = model
 
-    def craft_rows(self, items: Tensor, own: Tensor, generator: torch.Generator) -> Tensor:
-        row_norm = self.bound(own)
+    def craft_updates(self, params: Tensor, own: Tensor, generator: torch.Generator) -> Tensor:
+        columns, layers = self.columns(), torch.from_numpy(self.layout().dense)
         targets = torch.from_numpy(self.target_items)
-        uploads = []
-        for _ in own:
-            drawn = torch.randn(self.users, items.shape[1], generator=generator).double()
-            users = self.mine(items, self.user_std * drawn)
-            gradient = torch.zeros_like(items)
-            gradient[targets] = self.attack_gradient(items, users)
-            uploads.append(bounded_rows(gradient, targets, row_norm))
-        return torch.stack(uploads)
+        row_norm = self.bound(own[:, columns])
+        layer_norm = float(own[:, layers].double().norm(dim=1).max()) if len(layers) else 0.0
+        uploads = torch.zeros(len(own), len(params))
+        for upload in uploads:
+            drawn = torch.randn(self.users, columns.shape[1], generator=generator).double()
+            gradient = self.attack_gradient(params, self.mine(params, self.user_std * drawn))
+            upload[columns] = bounded_rows(gradient[columns], targets, row_norm)
+            if layer_norm > 0:
+                upload[layers] = bounded_rows(gradient[layers][None], torch.tensor([0]), layer_norm)
+        return uploads
 
-    def mine(self, items: Tensor, users: Tensor) -> Tensor:
+    def mine(self, params: Tensor, users: Tensor) -> Tensor:
         """``mining_steps`` steps of gradient descent on ``l(u)`` (the class docstring)."""
-        targets = items[torch.from_numpy(self.target_items)]
         for _ in range(self.mining_steps):
-            liking = torch.sigmoid(users @ targets.T)  # (users, |T|)
-            users = users - self.mining_lr * liking @ targets / len(targets)
-        return users
+            users = users.detach().requires_grad_(True)
+            loss = softplus(self.target_scores(params, users)).mean(dim=1).sum()
+            (step,) = torch.autograd.grad(loss, users)
+            users = users - self.mining_lr * step
+        return users.detach()
 
-    def attack_gradient(self, items: Tensor, users: Tensor) -> Tensor:
-        """``G_t`` for every target, shape (|T|, dim) (the class docstring)."""
-        targets = items[torch.from_numpy(self.target_items)]
-        missing = 1 - torch.sigmoid(users @ targets.T)  # (users, |T|)
-        return -(missing.T @ users) / (len(users) * len(targets))
+    def attack_gradient(self, params: Tensor, users: Tensor) -> Tensor:
+        """``G = dL/dtheta`` as a flat vector like ``params`` (the class docstring)."""
+        theta = params.detach().requires_grad_(True)
+        loss = softplus(-self.target_scores(theta, users)).mean()
+        (gradient,) = torch.autograd.grad(loss, theta)
+        return gradient
+
+    def target_scores(self, params: Tensor, users: Tensor) -> Tensor:
+        """``r(u, t)`` for every made-up user and target, shape (users, |T|), under the
+        flat shared parameters ``params``."""
+        if self.model is None:
+            raise ValueError("a_hum scores with the model: build it with the scenario's model")
+        named = SharedLayout.of(self.model).unflatten(params)
+        targets = torch.from_numpy(self.target_items).expand(len(users), -1)
+        return functional_call(self.model, named, (users, targets))
 
 
 @ATTACKS.register("a_ra")
@@ -116,7 +142,20 @@ class RandomApproximation(HardUserMining):
         row_norm: float | str = "auto",
         seed: int = 0,
         catalog: Catalog | None = None,
+        model: Recommender | None = None,
+        item_rows: ItemRows | None = None,
     ) -> None:
         super().__init__(
-            users, 0, MINING_LR, user_std, kappa, targets, n_targets, row_norm, seed, catalog
+            users,
+            0,
+            MINING_LR,
+            user_std,
+            kappa,
+            targets,
+            n_targets,
+            row_norm,
+            seed,
+            catalog,
+            model,
+            item_rows,
         )

@@ -1,5 +1,5 @@
-"""Fake users who send crafted rows of FedMF's item matrix: what the FedRec model-poisoning
-attacks (FedRecAttack, A-ra / A-hum) share.
+"""Fake users who send crafted item rows: what the FedRec model-poisoning attacks
+(FedRecAttack, A-ra / A-hum) share.
 
 Each attack enrols ``n_malicious`` fake users with a profile of ``kappa`` items (the
 targets and popular fillers, ``sybil``'s promotion profile): they train on it as benign
@@ -8,7 +8,9 @@ typical real user's count, as Sybils do. In the rounds they are sampled, each se
 rows ``-row_norm G_i / ||G_i||`` of its attack's gradient ``G`` for a chosen set of
 items and nothing else. Updates in fedarena are parameter changes, not gradients, so
 the bound is in parameter units: ``row_norm = "auto"`` is the largest norm of the rows
-the fake users' own honest updates have, no larger than an honest row.
+the fake users' own honest updates have, no larger than an honest row. An item's row is
+its columns in the model's layout (``fedarena.model.ItemRows``: FedMF's and FedNCF's
+embedding row); every other column (FedNCF's layers) is zero unless the attack crafts it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fedarena.attacks.sybil import Promotion, TypicalClaim, with_fake_shoppers
 from fedarena.attacks.targets import PromotionTargets
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
+from fedarena.model import ItemRows
 from fedarena.options import integer, is_number
 
 
@@ -41,6 +44,7 @@ class ItemRowAttack(TypicalClaim):
         row_norm: float | str,
         seed: int,
         catalog: Catalog | None,
+        item_rows: ItemRows | None,
     ) -> None:
         n_given = len(targets) if isinstance(targets, list | tuple) else (n_targets or 1)
         self.kappa = integer("kappa", kappa, max(1, n_given))
@@ -51,6 +55,7 @@ class ItemRowAttack(TypicalClaim):
             targets, n_targets, seed, None if catalog is None else len(catalog)
         )
         self.n_items = 0 if catalog is None else len(catalog)
+        self.item_rows = item_rows
 
     @property
     def target_items(self) -> np.ndarray:
@@ -71,31 +76,42 @@ class ItemRowAttack(TypicalClaim):
         own = updates[malicious]
         if not len(own):
             return list(updates)
-        items = self.item_matrix(ctx.global_params)
-        crafted = self.craft_rows(items, own.reshape(len(own), *items.shape), ctx.generator)
-        if crafted is None:
-            return list(updates)
-        return send(updates, malicious, crafted.reshape(len(own), -1))
+        crafted = self.craft_updates(ctx.global_params.double(), own, ctx.generator)
+        return list(updates) if crafted is None else send(updates, malicious, crafted)
+
+    def craft_updates(
+        self, params: Tensor, own: Tensor, generator: torch.Generator
+    ) -> Tensor | None:
+        """The fake users' flat updates (m, d) from the global parameters (d,) and their
+        honest updates ``own`` (m, d); ``None`` to send the honest ones. By default the
+        item rows ``craft_rows`` makes and every other column zero."""
+        columns = self.columns()
+        rows = self.craft_rows(params[columns], own[:, columns], generator)
+        if rows is None:
+            return None
+        crafted = torch.zeros(len(own), len(params))
+        crafted[:, columns] = rows
+        return crafted
 
     def craft_rows(self, items: Tensor, own: Tensor, generator: torch.Generator) -> Tensor | None:
-        """The fake users' updates, shape (m, n_items, dim), from the item matrix and their
-        honest updates ``own`` (m, n_items, dim); ``None`` to send the honest ones."""
+        """The fake users' item rows (m, n_items, width) from the global item rows (n_items,
+        width) and their honest updates' rows ``own`` (m, n_items, width); ``None`` to send
+        the honest updates."""
         raise NotImplementedError
+
+    def layout(self) -> ItemRows:
+        """Where the model's item rows lie in the flat vector (the scenario gives them)."""
+        if self.item_rows is None:
+            raise ValueError("this attack crafts item rows: build it with the model's item_rows")
+        return self.item_rows
+
+    def columns(self) -> Tensor:
+        """Each item's columns in the flat vector, shape (n_items, width)."""
+        return torch.from_numpy(self.layout().index)
 
     def bound(self, own: Tensor) -> float:
         """The row norm the uploads have: ``row_norm``, or the largest honest row."""
         return honest_row_norm(own) if self.row_norm == "auto" else float(self.row_norm)
-
-    def item_matrix(self, global_params: Tensor) -> Tensor:
-        """The global model as FedMF's item matrix (n_items, dim), in float64."""
-        return as_item_rows(global_params, self.n_items).double()
-
-
-def as_item_rows(flat: Tensor, n_items: int) -> Tensor:
-    """FedMF parameters or updates (..., n_items * dim) as item rows (..., n_items, dim)."""
-    if not n_items or flat.shape[-1] % n_items:
-        raise ValueError("this attack crafts FedMF's item matrix: run it with model mf")
-    return flat.reshape(*flat.shape[:-1], n_items, flat.shape[-1] // n_items)
 
 
 def bounded_rows(gradient: Tensor, rows: Tensor, row_norm: float) -> Tensor:

@@ -11,7 +11,11 @@ of a ridge-regularised logistic loss over the shopper's examples ``e``::
 or, for a model trained with BPR (FedMF), the same over its pairs ``(a, b)`` with
 ``v_e = v_a - v_b``, ``b_e = b_a - b_b`` and ``y_e = 1`` (BPR's loss is the logistic
 loss of the score difference), found by Newton's method (strictly convex, so it does not
-depend on where it starts or on how often the shopper took part in training). The same protocol
+depend on where it starts or on how often the shopper took part in training). FedNCF's
+score is not linear in ``u``: its fit is Gauss-Newton on the same loss with the score
+linearised at the current ``u``, each step halved until the loss falls, from ``u = 0``
+for every user, so it is a local minimiser that still depends on nothing but the
+user's data and the global model. The same protocol
 scores federated, centralised and attacked models, so differences between them
 are differences of the shared item side.
 """

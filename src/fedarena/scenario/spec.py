@@ -131,8 +131,9 @@ class Scenario:
     model: str = field(
         default="tower",
         metadata=_help(
-            "tower (item, category and feature embeddings, logistic loss) or mf (FedMF: "
-            "matrix factorisation with BPR, the FedRec papers' model; docs/fedrec.md)",
+            "tower (item, category and feature embeddings, logistic loss), mf (FedMF: "
+            "matrix factorisation with BPR) or ncf (FedNCF: an MLP on the private user "
+            "vector and the item's, BCE), the FedRec papers' models (docs/fedrec.md)",
             choices=lambda: tuple(MODELS),
         ),
     )

@@ -191,6 +191,7 @@ def build_world(scenario: Scenario) -> World:
         seed=scenario.seed,
         catalog=catalog,
         item_rows=ItemRows.of(layout),
+        model=tower,
     )
     if attack.models is not None and scenario.model not in attack.models:
         raise SpecError(
