@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from both_trainers import CLIENTS, trained_both_ways
 from fedarena.engine.evaluation import EvalConfig, fit_users, fitting_columns
 from fedarena.factorisation import MatrixFactorisation
 from fedarena.model import SharedLayout, init_user_embeddings
 from fedarena.training.dp_sgd import PerExampleClipping
 from fedarena.training.local import LocalTraining, build_batches, training_examples
 from fedarena.training.objective import batch_loss, example_terms, mean_loss_derivative
-from fedarena.training.sequential import SequentialTrainer
-from fedarena.training.vectorised import VectorisedTrainer
 
 BPR = LocalTraining(epochs=2, batch_size=8, lr=0.05, loss="bpr")
 
@@ -140,20 +139,9 @@ def test_bpr_batches_keep_pairs_together(population):
 def test_vectorised_equals_sequential_for_mf(mf, population, optimizer):
     model, layout, init, users = mf
     config = LocalTraining(epochs=2, batch_size=8, lr=0.05, optimizer=optimizer, loss="bpr")
-    clients = np.array([0, 3, 5, 11])
-    rngs = [np.random.default_rng([7, int(c)]) for c in clients]
-    data = [
-        training_examples(*population.train_log(int(c)), model.n_items, config, r)
-        for c, r in zip(clients, rngs, strict=True)
-    ]
-    batches = build_batches(data, config, rngs)
-    fast = VectorisedTrainer(model, layout).train(init, users[clients], batches, config)
-    slow = SequentialTrainer(model, layout).train(init, users[clients], batches, config)
-    torch.testing.assert_close(fast.shared, slow.shared, atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(fast.users, slow.users, atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(fast.loss, slow.loss.to(fast.loss.dtype), atol=1e-5, rtol=1e-4)
-    delta = (fast.shared - init).reshape(len(clients), model.n_items, -1)
-    for row in range(len(clients)):  # sparse: only the rows of the client's pairs move
+    fast, batches = trained_both_ways(model, layout, init, users, population, config)
+    delta = (fast.shared - init).reshape(len(CLIENTS), model.n_items, -1)
+    for row in range(len(CLIENTS)):  # sparse: only the rows of the client's pairs move
         moved = set(delta[row].abs().sum(-1).nonzero().flatten().tolist())
         assert moved and moved <= set(batches.items[row][batches.weight[row] > 0].tolist())
 

@@ -10,12 +10,11 @@ import torch
 from torch.func import functional_call
 
 import fedarena.ncf
+from both_trainers import CLIENTS, trained_both_ways
 from fedarena.engine.evaluation import EvalConfig, fit_users, fitting_columns
 from fedarena.model import SharedLayout, init_user_embeddings
 from fedarena.ncf import NeuralCF
-from fedarena.training.local import LocalTraining, build_batches, training_examples
-from fedarena.training.sequential import SequentialTrainer
-from fedarena.training.vectorised import VectorisedTrainer
+from fedarena.training.local import LocalTraining, training_examples
 
 
 @pytest.fixture()
@@ -144,21 +143,10 @@ def test_the_user_fit_descends_to_a_local_minimum_of_the_ridge_logistic_loss(ncf
 def test_vectorised_equals_sequential_for_ncf(ncf, population, optimizer):
     model, layout, init, users = ncf
     config = LocalTraining(epochs=2, batch_size=8, lr=0.05, optimizer=optimizer, loss="bce")
-    clients = np.array([0, 3, 5, 11])
-    rngs = [np.random.default_rng([7, int(c)]) for c in clients]
-    data = [
-        training_examples(*population.train_log(int(c)), model.n_items, config, r)
-        for c, r in zip(clients, rngs, strict=True)
-    ]
-    batches = build_batches(data, config, rngs)
-    fast = VectorisedTrainer(model, layout).train(init, users[clients], batches, config)
-    slow = SequentialTrainer(model, layout).train(init, users[clients], batches, config)
-    torch.testing.assert_close(fast.shared, slow.shared, atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(fast.users, slow.users, atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(fast.loss, slow.loss.to(fast.loss.dtype), atol=1e-5, rtol=1e-4)
+    fast, batches = trained_both_ways(model, layout, init, users, population, config)
     rows = model.n_items * model.dim
-    delta = (fast.shared - init)[:, :rows].reshape(len(clients), model.n_items, -1)
-    for row in range(len(clients)):  # item rows: only the client's examples' move
+    delta = (fast.shared - init)[:, :rows].reshape(len(CLIENTS), model.n_items, -1)
+    for row in range(len(CLIENTS)):  # item rows: only the client's examples' move
         moved = set(delta[row].abs().sum(-1).nonzero().flatten().tolist())
         assert moved and moved <= set(batches.items[row][batches.weight[row] > 0].tolist())
         assert bool(((fast.shared - init)[row, rows:] != 0).any())  # the layers all move
