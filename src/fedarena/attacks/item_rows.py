@@ -48,9 +48,7 @@ class ItemRowAttack(TypicalClaim):
     ) -> None:
         n_given = len(targets) if isinstance(targets, list | tuple) else (n_targets or 1)
         self.kappa = integer("kappa", kappa, max(1, n_given))
-        if row_norm != "auto" and not (is_number(row_norm) and row_norm > 0):
-            raise ValueError(f"row_norm must be 'auto' or a number > 0, got {row_norm!r}")
-        self.row_norm = row_norm
+        self.row_norm = row_norm_option(row_norm)
         self.targets = PromotionTargets(
             targets, n_targets, seed, None if catalog is None else len(catalog)
         )
@@ -111,7 +109,7 @@ class ItemRowAttack(TypicalClaim):
 
     def bound(self, own: Tensor) -> float:
         """The row norm the uploads have: ``row_norm``, or the largest honest row."""
-        return honest_row_norm(own) if self.row_norm == "auto" else float(self.row_norm)
+        return row_bound(self.row_norm, own)
 
 
 def bounded_rows(gradient: Tensor, rows: Tensor, row_norm: float) -> Tensor:
@@ -122,6 +120,21 @@ def bounded_rows(gradient: Tensor, rows: Tensor, row_norm: float) -> Tensor:
     update = torch.zeros_like(gradient)
     update[rows] = -row_norm * gradient[rows] / norms[:, None]
     return update.float()
+
+
+def row_norm_option(value: object) -> float | str:
+    """The ``row_norm`` option: ``"auto"`` or a number > 0."""
+    if value == "auto":
+        return "auto"
+    if not (isinstance(value, int | float) and is_number(value) and value > 0):
+        raise ValueError(f"row_norm must be 'auto' or a number > 0, got {value!r}")
+    return float(value)
+
+
+def row_bound(row_norm: float | str, own: Tensor) -> float:
+    """The norm of every crafted row: ``row_norm``, or for ``"auto"`` the largest row of
+    the malicious clients' honest updates ``own`` (m, n_items, width)."""
+    return honest_row_norm(own) if row_norm == "auto" else float(row_norm)
 
 
 def honest_row_norm(own: Tensor) -> float:

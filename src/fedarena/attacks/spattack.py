@@ -8,12 +8,11 @@ import torch
 from torch import Tensor
 
 from fedarena.attacks.base import ATTACKS, Attack, AttackContext, send
-from fedarena.attacks.item_rows import honest_row_norm
+from fedarena.attacks.item_rows import row_bound, row_norm_option
 from fedarena.attacks.knowledge import check_knowledge, reference_updates
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
 from fedarena.model import ItemRows
-from fedarena.options import is_number
 from fedarena.seeds import Stream, stream
 
 ITEM_SETS = ("all", "sampled")
@@ -68,8 +67,7 @@ class Spattack(Attack):
         self.knowledge = check_knowledge(knowledge)
         if items not in ITEM_SETS:
             raise ValueError(f"items must be one of {', '.join(ITEM_SETS)}, got {items!r}")
-        if row_norm != "auto" and not (is_number(row_norm) and row_norm > 0):
-            raise ValueError(f"row_norm must be 'auto' or a number > 0, got {row_norm!r}")
+        row_norm = row_norm_option(row_norm)
         if row_norm != "auto" and self.knowledge == "omniscient":
             raise ValueError("row_norm applies to knowledge=own only")
         self.items = items
@@ -98,7 +96,7 @@ class Spattack(Attack):
         if self.knowledge == "omniscient":
             rows = -honest.sum(dim=0) / covered.sum(dim=0).clamp(min=1)[:, None]
         else:
-            rows = self.fixed_rows(honest.shape[1:]) * self.bound(honest)
+            rows = self.fixed_rows(honest.shape[1:]) * row_bound(self.row_norm, honest)
         crafted = updates[malicious].clone()
         crafted[:, index] = (covered[..., None] * rows).to(crafted.dtype)
         return send(updates, malicious, crafted)
@@ -124,7 +122,3 @@ class Spattack(Attack):
             z = torch.from_numpy(stream(self.seed, Stream.ATTACK_STATE).standard_normal(shape))
             self.fixed = z / z.norm(dim=1, keepdim=True)
         return self.fixed
-
-    def bound(self, honest: Tensor) -> float:
-        """Spattack-L's row norm: ``row_norm``, or the largest honest row."""
-        return honest_row_norm(honest) if self.row_norm == "auto" else float(self.row_norm)
