@@ -85,7 +85,7 @@ class NeuralCF(nn.Module):
     def forward(self, user: Tensor, items: Tensor) -> Tensor:
         """Scores ``s(u, i)``, one user per row: ``user.shape == items.shape[:-1] + (dim,)``."""
         vectors = self.item_embedding[items]
-        x = torch.cat([user.unsqueeze(-2).expand_as(vectors), vectors], dim=-1)
+        x = _first_input(user, vectors)
         return _mlp(x, self._layers())
 
     def score_all(self, user: Tensor) -> Tensor:
@@ -111,7 +111,7 @@ class NeuralCF(nn.Module):
 
         def jacobian(users: Tensor, at: Tensor) -> tuple[Tensor, Tensor]:
             vectors = self.item_embedding[at]
-            x = torch.cat([users.unsqueeze(-2).expand_as(vectors), vectors], dim=-1)
+            x = _first_input(users, vectors)
             inputs, scores = _forward(x, layers)
             delta = torch.ones_like(scores).unsqueeze(-1)
             for (weight, _), x_in in zip(layers[:0:-1], inputs[:0:-1], strict=True):
@@ -136,7 +136,7 @@ class NeuralCF(nn.Module):
         do not depend on how many clients train beside it (``fedarena.model.stacked_forward``
         says why)."""
         vectors = gather_rows(params["item_embedding"], item_rows)
-        x = torch.cat([user.unsqueeze(-2).expand_as(vectors), vectors], dim=-1)
+        x = _first_input(user, vectors)
         layers = _stacked_layers(params)
         inputs = [x]
         for weight, bias in layers[:-1]:
@@ -180,6 +180,11 @@ class NeuralCF(nn.Module):
         if with_user:
             squares = squares + du.square().sum(-1)
         return squares.sqrt()
+
+
+def _first_input(user: Tensor, vectors: Tensor) -> Tensor:
+    """``x_0 = [u ; E[i]]`` for item vectors (..., l, dim) and one user per row (..., dim)."""
+    return torch.cat([user.unsqueeze(-2).expand_as(vectors), vectors], dim=-1)
 
 
 def _forward(x: Tensor, layers: list[tuple[Tensor, Tensor]]) -> tuple[list[Tensor], Tensor]:

@@ -83,6 +83,7 @@ class HardUserMining(ItemRowAttack):
         if not self.user_std > 0:
             raise ValueError(f"user_std must be > 0, got {user_std}")
         self.model = model
+        self.shared_layout = None if model is None else SharedLayout.of(model)
 
     def craft_updates(self, params: Tensor, own: Tensor, generator: torch.Generator) -> Tensor:
         columns, layers = self.columns(), torch.from_numpy(self.layout().dense)
@@ -117,9 +118,9 @@ class HardUserMining(ItemRowAttack):
     def target_scores(self, params: Tensor, users: Tensor) -> Tensor:
         """``r(u, t)`` for every made-up user and target, shape (users, |T|), under the
         flat shared parameters ``params``."""
-        if self.model is None:
+        if self.model is None or self.shared_layout is None:
             raise ValueError("a_hum scores with the model: build it with the scenario's model")
-        named = SharedLayout.of(self.model).unflatten(params)
+        named = self.shared_layout.unflatten(params)
         targets = torch.from_numpy(self.target_items).expand(len(users), -1)
         return functional_call(self.model, named, (users, targets))
 
