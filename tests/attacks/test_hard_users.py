@@ -18,6 +18,7 @@ from fedarena.ncf import NeuralCF
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.world import build_world
 from tiny import TINY
+from written_scores import written_scores
 
 N_ITEMS, DIM, TARGETS = 12, 3, [2, 9]
 
@@ -45,20 +46,7 @@ def _attack(cls=HardUserMining, model=None, **options):
 
 
 def _scores(model, params: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-    """Every user's target scores written out from the model's equation (FedMF: ``u . v_t``;
-    FedNCF: the MLP on ``[u; e_t]``), differentiable in ``params`` and ``users``."""
-    named = SharedLayout.of(model).unflatten(params)
-    vectors = named["item_embedding"][TARGETS]  # (|T|, dim)
-    if isinstance(model, MatrixFactorisation):
-        return users @ vectors.T
-    x = torch.cat(
-        [users[:, None].expand(-1, len(TARGETS), -1), vectors.expand(len(users), -1, -1)], -1
-    )
-    n_layers = len(model.weights)
-    for layer in range(n_layers):
-        x = x @ named[f"weights.{layer}"].T + named[f"biases.{layer}"]
-        x = torch.relu(x) if layer < n_layers - 1 else x
-    return x[..., 0]
+    return written_scores(model, params, users, TARGETS)
 
 
 def test_fedmf_attack_gradient_is_the_paper_closed_form():

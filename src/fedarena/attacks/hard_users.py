@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.func import functional_call
 from torch.nn.functional import softplus
 
 from fedarena.attacks.base import ATTACKS
-from fedarena.attacks.item_rows import ItemRowAttack, bounded_rows
+from fedarena.attacks.item_rows import ItemRowAttack, ModelScores, bounded_rows
 from fedarena.data.catalog import Catalog
-from fedarena.model import ItemRows, Recommender, SharedLayout
+from fedarena.model import ItemRows, Recommender
 from fedarena.options import integer, real
 
 MINING_LR = 0.001  # the reference's rate, its server learning rate
@@ -82,8 +81,7 @@ class HardUserMining(ItemRowAttack):
         self.user_std = real("user_std", user_std)
         if not self.user_std > 0:
             raise ValueError(f"user_std must be > 0, got {user_std}")
-        self.model = model
-        self.shared_layout = None if model is None else SharedLayout.of(model)
+        self.scores = ModelScores(model, "a_hum")
 
     def craft_updates(self, params: Tensor, own: Tensor, generator: torch.Generator) -> Tensor:
         columns, layers = self.columns(), torch.from_numpy(self.layout().dense)
@@ -118,11 +116,7 @@ class HardUserMining(ItemRowAttack):
     def target_scores(self, params: Tensor, users: Tensor) -> Tensor:
         """``r(u, t)`` for every made-up user and target, shape (users, |T|), under the
         flat shared parameters ``params``."""
-        if self.model is None or self.shared_layout is None:
-            raise ValueError("a_hum scores with the model: build it with the scenario's model")
-        named = self.shared_layout.unflatten(params)
-        targets = torch.from_numpy(self.target_items).expand(len(users), -1)
-        return functional_call(self.model, named, (users, targets))
+        return self.scores(params, users, torch.from_numpy(self.target_items))
 
 
 @ATTACKS.register("a_ra")

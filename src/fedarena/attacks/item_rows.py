@@ -18,13 +18,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+from torch.func import functional_call
 
 from fedarena.attacks.base import AttackContext, send
 from fedarena.attacks.sybil import Promotion, TypicalClaim, with_fake_shoppers
 from fedarena.attacks.targets import PromotionTargets
 from fedarena.data.catalog import Catalog
 from fedarena.data.shoppers import Population
-from fedarena.model import ItemRows
+from fedarena.model import ItemRows, Recommender, SharedLayout
 from fedarena.options import integer, is_number
 
 
@@ -143,3 +144,24 @@ def honest_row_norm(own: Tensor) -> float:
     norms = own.double().norm(dim=-1)
     sent = norms[norms > 0]
     return float(sent.max()) if len(sent) else 0.0
+
+
+class ModelScores:
+    """The scenario's model as a differentiable function of the flat shared parameters:
+    ``scores(params, users, items)`` is ``r(u, i)`` for every user and item (FedMF's
+    ``u . v_i``, FedNCF's MLP), through ``functional_call``, so an attack differentiates the
+    model it attacks rather than a copy of its equation."""
+
+    def __init__(self, model: Recommender | None, attack: str) -> None:
+        self.model = model
+        self.layout = None if model is None else SharedLayout.of(model)
+        self.attack = attack
+
+    def __call__(self, params: Tensor, users: Tensor, items: Tensor) -> Tensor:
+        """Scores of shape (len(users), len(items)) under ``params`` (dim,)."""
+        if self.model is None or self.layout is None:
+            raise ValueError(
+                f"{self.attack} scores with the model: build it with the scenario's model"
+            )
+        named = self.layout.unflatten(params)
+        return functional_call(self.model, named, (users, items.expand(len(users), -1)))
