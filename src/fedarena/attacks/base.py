@@ -21,8 +21,9 @@ Threat model (docs/threat-model.md), the same in both engines:
   ``report_examples = k`` (an integer >= 1) that its clients report instead.
 - Knowledge (``knowledge``): ``none`` crafts from nothing but the client's own
   update; ``own`` from the updates of all malicious clients of the round (the
-  coalition pools them); ``public`` also from a share of the benign users'
-  interactions that is public (FedRecAttack's ``xi``), drawn at enrolment;
+  coalition pools them); ``public`` also from public side information drawn at
+  enrolment: a share of the benign users' interactions (FedRecAttack's ``xi``) or
+  the popularity levels of a share of the items (PipAttack's);
   ``omniscient`` also reads the benign updates of the round
   (``AttackContext.benign_updates``, ``None`` for every other attack).
   No attack reads the defense's state; an attack aimed at a defense takes the
