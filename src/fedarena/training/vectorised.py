@@ -34,6 +34,8 @@ import torch
 from torch import Tensor
 
 from fedarena.model import Recommender, SharedLayout
+from fedarena.stacked import gather_rows
+from fedarena.training.contrastive import ContrastiveTerm
 from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
 from fedarena.training.objective import batch_loss, mean_loss_derivative
 
@@ -42,11 +44,19 @@ ADAM_EPS = 1e-8
 
 
 class VectorisedTrainer:
-    """Local training of every sampled client in lock-step."""
+    """Local training of every sampled client in lock-step, with ``term`` (UNION's
+    contrastive loss on the item embeddings) added to the data loss where one is given."""
 
-    def __init__(self, tower: Recommender, layout: SharedLayout) -> None:
+    def __init__(
+        self, tower: Recommender, layout: SharedLayout, term: ContrastiveTerm | None = None
+    ) -> None:
         self.tower = tower
         self.layout = layout
+        self.term = term
+
+    def regularised(self, term: ContrastiveTerm) -> VectorisedTrainer:
+        """This training with ``term`` added to every step's loss."""
+        return VectorisedTrainer(self.tower, self.layout, term)
 
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
@@ -55,7 +65,14 @@ class VectorisedTrainer:
         steps = batches.active.sum(dim=1)
         order = torch.argsort(steps, descending=True, stable=True)
         items, labels, weight = (x[order] for x in (batches.items, batches.labels, batches.weight))
-        rows, bounds, local_items = _client_rows(items, batches.active[order])
+        term = self.term
+        sets = None if term is None else term.draw(batches)
+        width = items.shape[-1]
+        every = items if sets is None else torch.cat([items, sets.items[order].flatten(2)], -1)
+        rows, bounds, local_items = _client_rows(every, batches.active[order])
+        local_sets = None if sets is None else local_items[..., width:].reshape(sets.items.shape)
+        local_items = local_items[..., :width]
+        real = None if sets is None else sets.real[order]
         full = self.layout.unflatten(global_params)
         per_item = self.tower.PER_ITEM_PARAMETERS
         # Per-item tables hold every client's own rows one after the other, (1, rows, ...): the
@@ -81,6 +98,14 @@ class VectorisedTrainer:
             )
             dscore = mean_loss_derivative(batch.scores, labels[:k, t], weight[:k, t], config.loss)
             grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore)
+            if term is not None and local_sets is not None and real is not None:
+                table, at = shared["item_embedding"], local_sets[:k, t]  # at: (k, m, 2 + K)
+                vectors = gather_rows(table, at.flatten(1)).reshape(*at.shape, -1)
+                extra = term.gradient(vectors, real[:k, t])
+                width = table.shape[-1]  # the per-item table is (1, rows, width): add in place
+                grads["item_embedding"].view(-1, width).index_add_(
+                    0, at.reshape(-1), extra.reshape(-1, width)
+                )
             grads = [grads[name] for name in names]
             if config.prox_mu > 0:
                 for name, g in zip(names, grads, strict=True):
