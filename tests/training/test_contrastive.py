@@ -15,6 +15,8 @@ from fedarena.model import SharedLayout, build_model, init_user_embeddings
 from fedarena.ncf import NeuralCF
 from fedarena.training.contrastive import ContrastiveTerm
 from fedarena.training.local import LocalTraining, build_batches, training_examples
+from fedarena.training.sequential import SequentialTrainer
+from fedarena.training.vectorised import VectorisedTrainer
 
 TERM = ContrastiveTerm(weight=1.0, negatives=3, temperature=0.5, n_items=40)
 
@@ -92,3 +94,17 @@ def test_both_trainers_agree_with_the_term(kind, loss, catalog, population):
     with_term, _ = trained_both_ways(model, layout, init, users, population, config, term)
     without, _ = trained_both_ways(model, layout, init, users, population, config)
     assert not torch.allclose(with_term.shared, without.shared)
+
+
+def test_clients_without_two_interacted_items_train_as_without_the_term(model, population):
+    tower, layout, init, users = model
+    config = LocalTraining(epochs=1, batch_size=4, lr=0.05)
+    rngs = [np.random.default_rng([5, c]) for c in range(2)]
+    data = [(np.array([3, 7, 9]), np.zeros(3, np.float32), np.ones(3, np.float32))] * 2
+    batches = build_batches(data, config, rngs)
+    term = ContrastiveTerm(1.0, 4, 1.0, len(tower.item_bias))
+    assert not term.draw(batches).real.any()
+    for kind in (VectorisedTrainer, SequentialTrainer):
+        plain = kind(tower, layout).train(init, users[:2], batches, config)
+        with_term = kind(tower, layout, term).train(init, users[:2], batches, config)
+        torch.testing.assert_close(with_term.shared, plain.shared)

@@ -67,6 +67,8 @@ class VectorisedTrainer:
         items, labels, weight = (x[order] for x in (batches.items, batches.labels, batches.weight))
         term = self.term
         sets = None if term is None else term.draw(batches)
+        if sets is not None and not sets.real.any():
+            sets = None  # no anchor anywhere: the term adds nothing
         width = items.shape[-1]
         every = items if sets is None else torch.cat([items, sets.items[order].flatten(2)], -1)
         rows, bounds, local_items = _client_rows(every, batches.active[order])
