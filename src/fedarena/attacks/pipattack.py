@@ -45,8 +45,9 @@ class PipAttack(ItemRowAttack):
     Here ``s`` is the sigmoid, ``r`` the model's score (FedMF's ``u . v``, FedNCF's MLP),
     and ``D_m`` the fake user's honest update (the distance constraint). ``u`` is the
     coalition's own user vector. It starts at ``N(0, user_std^2 I)`` and takes ``steps``
-    gradient steps on ``L_exp`` each round, so the fake user likes the targets, as in the
-    reference's explicit boosting. ``J`` is minimised by ``steps`` steps of gradient
+    gradient steps on ``L_exp`` each round, so the fake user likes the targets (as PIECK's
+    reimplementation of explicit boosting trains its own vector, github.com/junzhang-zj/PIECK;
+    PipAttack's authors published no code). ``J`` is minimised by ``steps`` steps of gradient
     descent at rate ``lr``, starting at ``D = D_m``. Only the target rows and, on FedNCF,
     the layers enter ``L_exp`` and ``L_pop``, so every other column of the minimiser is
     ``D_m``'s: the fake user sends its honest update with those columns replaced.
