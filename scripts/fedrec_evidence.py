@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -247,9 +248,13 @@ def evidence(seeds: list[int], workers: int) -> str:
             + " | ".join(_cell([r.final[k] for r in cells]) for k in UNTARGETED_KEYS)
             + f" | {_drop(runs, cell, seeds)} |"
         )
+    union = [r.wall_s for key, r in runs.items() if key[2] == "union"]
+    others = [r.wall_s for key, r in runs.items() if key[2] != "union"]
     lines += [
         "",
-        f"{len(runs)} runs in {elapsed:.0f} s with {workers} worker processes; "
+        f"{len(runs)} runs in {elapsed:.0f} s with {workers} worker processes (a run's median: "
+        f"{statistics.median(others):.0f} s, {statistics.median(union):.0f} s under `union`, "
+        "whose clients also train its contrastive term); "
         "`python scripts/fedrec_evidence.py --docs docs/fedrec.md` regenerates these tables.",
     ]
     return "\n".join(lines)
