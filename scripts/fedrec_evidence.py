@@ -79,17 +79,13 @@ CELLS = (
     ("ClusterAttack 5 %", "cluster_attack", FRACTION, PER_ITEM),
     ("ClusterAttack 5 %", "cluster_attack", FRACTION, "union"),
 )
-# FedNCF, the model A-ra / A-hum were published on: the attacks that apply to it
+# FedNCF, the model A-ra / A-hum were published on: FedMF's cells of the attacks that apply
+# to it (PipAttack and FedAttack under the mean only), with a_hum as the clean reference
 NCF_CELLS = (
     ("no attack", "a_hum", 0.0, MEAN),
     ("no attack", "a_hum", 0.0, PER_ITEM),
-    ("A-ra 0.1 %", "a_ra", 0.001, MEAN),
-    ("A-hum 0.1 %", "a_hum", 0.001, MEAN),
-    ("A-ra 1 %", "a_ra", 0.01, MEAN),
-    ("A-hum 1 %", "a_hum", 0.01, MEAN),
-    ("A-hum 1 %", "a_hum", 0.01, PER_ITEM),
-    ("PipAttack 5 %", "pipattack", FRACTION, MEAN),
-    ("FedAttack 5 %", "fedattack", FRACTION, MEAN),
+    *(c for c in CELLS if c[1] in ("a_ra", "a_hum")),
+    *(c for c in CELLS if c[1] in ("pipattack", "fedattack") and c[3] == MEAN),
 )
 
 

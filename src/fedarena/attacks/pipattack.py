@@ -125,10 +125,11 @@ class PipAttack(ItemRowAttack):
         start = params[free]
         uploads = own.double().clone()
         for upload in uploads:
-            free_update = upload[free].clone()
+            honest = upload[free]
+            free_update = honest
             for _ in range(self.steps):
                 gradient = self.loss_gradient(params, free, start + free_update, len(targets))
-                free_update = self.descend(free_update, upload[free], gradient)
+                free_update = self.descend(free_update, honest, gradient)
             upload[free] = free_update
         return uploads.float()
 

@@ -38,6 +38,7 @@ class SequentialTrainer:
     ) -> LocalResult:
         shared_out, users_out, losses = [], [], []
         sets = None if self.term is None else self.term.draw(batches)
+        embedding = dict(self.tower.named_parameters())["item_embedding"]  # loaded in place
         for c in range(batches.n_clients):
             self.layout.load(self.tower, global_params)
             user = nn.Parameter(users[c].clone())
@@ -59,7 +60,6 @@ class SequentialTrainer:
                 flat = torch.cat([p.reshape(-1) for p in self.tower.parameters()])
                 loss = data_loss + proximal_term(flat, global_params, config.prox_mu)
                 if self.term is not None and sets is not None:
-                    embedding = dict(self.tower.named_parameters())["item_embedding"]
                     vectors = embedding[sets.items[c, t]].unsqueeze(0)
                     loss = loss + self.term.loss(vectors, sets.real[c, t].unsqueeze(0))[0]
                 loss.backward()

@@ -65,16 +65,18 @@ class VectorisedTrainer:
         steps = batches.active.sum(dim=1)
         order = torch.argsort(steps, descending=True, stable=True)
         items, labels, weight = (x[order] for x in (batches.items, batches.labels, batches.weight))
-        term = self.term
-        sets = None if term is None else term.draw(batches)
+        sets = None if self.term is None else self.term.draw(batches)
         if sets is not None and not sets.real.any():
             sets = None  # no anchor anywhere: the term adds nothing
         width = items.shape[-1]
         every = items if sets is None else torch.cat([items, sets.items[order].flatten(2)], -1)
         rows, bounds, local_items = _client_rows(every, batches.active[order])
-        local_sets = None if sets is None else local_items[..., width:].reshape(sets.items.shape)
+        # the contrastive draws as positions in the clients' tables, and which are real
+        drawn = None
+        if self.term is not None and sets is not None:
+            at_rows = local_items[..., width:].reshape(sets.items.shape)
+            drawn = (self.term, at_rows, sets.real[order])
         local_items = local_items[..., :width]
-        real = None if sets is None else sets.real[order]
         full = self.layout.unflatten(global_params)
         per_item = self.tower.PER_ITEM_PARAMETERS
         # Per-item tables hold every client's own rows one after the other, (1, rows, ...): the
@@ -100,13 +102,14 @@ class VectorisedTrainer:
             )
             dscore = mean_loss_derivative(batch.scores, labels[:k, t], weight[:k, t], config.loss)
             grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore)
-            if term is not None and local_sets is not None and real is not None:
-                table, at = shared["item_embedding"], local_sets[:k, t]  # at: (k, m, 2 + K)
+            if drawn is not None:
+                term, at_rows, real = drawn
+                table, at = shared["item_embedding"], at_rows[:k, t]  # at: (k, m, 2 + K)
                 vectors = gather_rows(table, at.flatten(1)).reshape(*at.shape, -1)
                 extra = term.gradient(vectors, real[:k, t])
-                width = table.shape[-1]  # the per-item table is (1, rows, width): add in place
-                grads["item_embedding"].view(-1, width).index_add_(
-                    0, at.reshape(-1), extra.reshape(-1, width)
+                dim = table.shape[-1]  # the per-item table is (1, rows, dim): add in place
+                grads["item_embedding"].view(-1, dim).index_add_(
+                    0, at.reshape(-1), extra.reshape(-1, dim)
                 )
             grads = [grads[name] for name in names]
             if config.prox_mu > 0:
