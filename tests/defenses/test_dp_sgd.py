@@ -127,12 +127,11 @@ def test_clipped_per_example_gradients_equal_opacus(recommender, max_grad_norm, 
 def _full_batches(n_items: int, steps_per_client: list[int], batch: int, seed: int) -> LocalBatches:
     """Batches without padding and with unit weights, of unequal lengths per client."""
     g = torch.Generator().manual_seed(seed)
-    n, n_steps = len(steps_per_client), max(steps_per_client)
-    items = torch.randint(0, n_items, (n, n_steps, batch), generator=g)
-    labels = (torch.rand(n, n_steps, batch, generator=g) < 0.3).float()
-    active = torch.arange(n_steps)[None, :] < torch.tensor(steps_per_client)[:, None]
-    weight = active[:, :, None].float().expand(-1, -1, batch).contiguous()
-    return LocalBatches(items, labels, weight, active, seeds=torch.arange(n))
+    rows = sum(steps_per_client)
+    items = torch.randint(0, n_items, (rows, batch), generator=g)
+    labels = (torch.rand(rows, batch, generator=g) < 0.3).float()
+    steps = torch.tensor(steps_per_client)
+    return LocalBatches(items, labels, torch.ones(rows, batch), steps, torch.arange(len(steps)))
 
 
 @pytest.mark.parametrize("user_embedding", [True, False])
@@ -170,23 +169,24 @@ def test_every_epoch_puts_each_example_in_exactly_one_batch_of_the_stated_sizes(
     per_epoch = max(1, len(sizes))
     for seed in range(20):
         batches = build_batches(data, config, [np.random.default_rng(seed)])
-        assert int(batches.active[0].sum()) == epochs * per_epoch
-        real = batches.weight[0] > 0
+        assert len(batches.rows(0)) == epochs * per_epoch
+        items, real = batches.items[batches.rows(0)], batches.weight[batches.rows(0)] > 0
         for epoch in range(epochs):
             steps = slice(epoch * per_epoch, (epoch + 1) * per_epoch)
             counts = [int(c) for c in real[steps].sum(dim=1) if c > 0]
             assert counts == sizes
-            assert sorted(batches.items[0][steps][real[steps]].tolist()) == list(range(n))
+            assert sorted(items[steps][real[steps]].tolist()) == list(range(n))
 
 
 def test_noise_depends_only_on_the_client_seed(model):
     tower, layout, init, users = model
     batches = _full_batches(len(tower.item_bias), [2, 2], batch=8, seed=4)
+    clients_swapped = torch.tensor([2, 3, 0, 1])  # each client's two rows, the other's first
     swapped = replace(
         batches,
-        **{
-            f: getattr(batches, f).flip(0) for f in ("items", "labels", "weight", "active", "seeds")
-        },
+        **{f: getattr(batches, f)[clients_swapped] for f in ("items", "labels", "weight")},
+        steps=batches.steps.flip(0),
+        seeds=batches.seeds.flip(0),
     )
     config = LocalTraining(epochs=1, batch_size=8, lr=0.1, optimizer="sgd")
     trainer = DpSgdTrainer(tower, layout, 1.0, 1.0, True)

@@ -1,4 +1,5 @@
-"""Local datasets and batches: every example once per epoch, padding marked, steps a prefix."""
+"""Local datasets and batches: every example once per epoch, padding marked, one row per step,
+and the lock-step layout the vectorised trainers walk."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from fedarena.errors import FedarenaError
-from fedarena.training.local import LocalTraining, build_batches, training_examples
+from fedarena.training.local import LocalTraining, build_batches, lock_step, training_examples
 
 
 def test_examples_hold_log_plus_uniform_negatives(population, rng):
@@ -24,13 +25,31 @@ def test_each_example_appears_once_per_epoch(population, rng):
     config = LocalTraining(epochs=3, batch_size=7)
     data = [training_examples(*population.train_log(s), 400, config, rng) for s in (0, 1)]
     batches = build_batches(data, config, [np.random.default_rng(s) for s in (0, 1)])
+    assert list(batches.first) == [0, int(batches.steps[0])], "one client's rows after another's"
     for c, (items, _, _) in enumerate(data):
-        real = batches.weight[c] > 0
-        got = np.sort(batches.items[c][real].numpy())
+        rows = batches.rows(c)
+        real = batches.weight[rows] > 0
+        got = np.sort(batches.items[rows][real].numpy())
         assert np.array_equal(got, np.sort(np.tile(items, 3)))
-        steps = batches.active[c].numpy()
-        assert steps.sum() == 3 * -(-len(items) // 7)
-        assert np.all(np.diff(steps.astype(int)) <= 0), "active steps form a prefix"
+        assert len(rows) == int(batches.steps[c]) == 3 * -(-len(items) // 7)
+        assert bool(real.any(dim=1).all()), "every row is a step the client takes"
+
+
+def test_lock_step_lays_out_the_active_clients_of_every_step(population, rng):
+    config = LocalTraining(epochs=1, batch_size=5)
+    shoppers = (0, 1, 2, 3)
+    data = [training_examples(*population.train_log(s), 400, config, rng) for s in shoppers]
+    batches = build_batches(data, config, [np.random.default_rng(s) for s in shoppers])
+    plan = lock_step(batches)
+    ranked = batches.steps[plan.order]
+    assert bool((ranked[:-1] >= ranked[1:]).all()), "clients by decreasing steps"
+    for t in range(batches.n_steps):
+        clients = plan.order[: plan.active[t]].tolist()
+        assert clients == [c for c in plan.order.tolist() if batches.steps[c] > t]
+        expected = [batches.rows(c)[t] for c in clients]
+        assert plan.rows[plan.block(t)].tolist() == expected
+        assert plan.owner[plan.block(t)].tolist() == list(range(plan.active[t]))
+    assert sorted(plan.rows.tolist()) == list(range(len(batches.items))), "every row once"
 
 
 @pytest.mark.parametrize(

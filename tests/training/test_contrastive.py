@@ -60,7 +60,8 @@ def test_draws_are_the_clients_own_items_and_never_interacted_ones(catalog, popu
     for c, client in enumerate(CLIENTS):
         items, labels = population.train_log(int(client))
         bought = set(items[labels > 0.5].tolist())
-        drawn = sets.items[c][sets.real[c]]
+        rows = batches.rows(c)
+        drawn = sets.items[rows][sets.real[rows]]
         assert len(bought) < 2 or set(drawn[:, 0].tolist()) == bought  # each is an anchor
         assert set(drawn[:, 1].tolist()) <= bought
         assert (drawn[:, 0] != drawn[:, 1]).all()

@@ -127,12 +127,13 @@ def test_bpr_batches_keep_pairs_together(population):
     for row, (items, _, _) in enumerate(data):
         half = len(items) // 2
         expected = sorted(zip(items[:half].tolist(), items[half:].tolist(), strict=True)) * 2
-        real = batches.weight[row] > 0
-        first, second = batches.items[row, :, :8], batches.items[row, :, 8:]
+        steps = batches.rows(row)
+        real = batches.weight[steps] > 0
+        first, second = batches.items[steps, :8], batches.items[steps, 8:]
         assert torch.equal(real[:, :8], real[:, 8:])
         got = list(zip(first[real[:, :8]].tolist(), second[real[:, 8:]].tolist(), strict=True))
         assert sorted(got) == sorted(expected)
-        assert bool((batches.labels[row, :, :8][real[:, :8]] == 1).all())
+        assert bool((batches.labels[steps, :8][real[:, :8]] == 1).all())
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
@@ -143,7 +144,8 @@ def test_vectorised_equals_sequential_for_mf(mf, population, optimizer):
     delta = (fast.shared - init).reshape(len(CLIENTS), model.n_items, -1)
     for row in range(len(CLIENTS)):  # sparse: only the rows of the client's pairs move
         moved = set(delta[row].abs().sum(-1).nonzero().flatten().tolist())
-        assert moved and moved <= set(batches.items[row][batches.weight[row] > 0].tolist())
+        steps = batches.rows(row)
+        assert moved and moved <= set(batches.items[steps][batches.weight[steps] > 0].tolist())
 
 
 def test_dp_clipping_of_pairs_bounds_each_pair(mf):

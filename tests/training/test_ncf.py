@@ -148,5 +148,6 @@ def test_vectorised_equals_sequential_for_ncf(ncf, population, optimizer):
     delta = (fast.shared - init)[:, :rows].reshape(len(CLIENTS), model.n_items, -1)
     for row in range(len(CLIENTS)):  # item rows: only the client's examples' move
         moved = set(delta[row].abs().sum(-1).nonzero().flatten().tolist())
-        assert moved and moved <= set(batches.items[row][batches.weight[row] > 0].tolist())
+        steps = batches.rows(row)
+        assert moved and moved <= set(batches.items[steps][batches.weight[steps] > 0].tolist())
         assert bool(((fast.shared - init)[row, rows:] != 0).any())  # the layers all move

@@ -34,11 +34,12 @@ NEGATIVE_DRAWS = 100  # rounds of redrawing a negative that hit an interacted it
 
 @dataclass(frozen=True)
 class ContrastiveSets:
-    """Each client's anchors and candidates per step, padded to the busiest step.
+    """Each step's anchors and candidates, one row per row of the batches, padded to the
+    busiest step.
 
-    ``items`` is (n_clients, n_steps, m, 2 + negatives): the anchor, the positive, the
-    negatives; ``real`` (n_clients, n_steps, m) is False on padding (a step with fewer
-    interacted items, or a client with fewer than two).
+    ``items`` is (total steps, m, 2 + negatives): the anchor, the positive, the negatives;
+    ``real`` (total steps, m) is False on padding (a step with fewer interacted items, or a
+    client with fewer than two).
     """
 
     items: Tensor
@@ -58,13 +59,12 @@ class ContrastiveTerm:
         """Every client's anchors, positives and negatives, from its own seed. A step's anchors
         are its batch's distinct interacted items (label 1); a client's interacted items are
         those of all its steps."""
-        taken = batches.active.sum(dim=1).tolist()  # a client's active steps are a prefix
         anchors = [
-            [np.unique(batches.items[c, t][batches.labels[c, t] > 0.5].numpy()) for t in range(n)]
-            for c, n in enumerate(taken)
+            [np.unique(batches.items[r][batches.labels[r] > 0.5].numpy()) for r in batches.rows(c)]
+            for c in range(batches.n_clients)
         ]
         busiest = max((len(a) for steps in anchors for a in steps), default=0)
-        shape = (batches.n_clients, batches.n_steps, busiest)
+        shape = (len(batches.items), busiest)
         items = np.zeros((*shape, 2 + self.negatives), dtype=np.int64)
         real = np.zeros(shape, dtype=bool)
         for c, steps in enumerate(anchors):
@@ -72,12 +72,12 @@ class ContrastiveTerm:
             if len(interacted) < 2:
                 continue
             rng = np.random.default_rng([int(batches.seeds[c]), 1])
-            for t, anchor in enumerate(steps):
+            for r, anchor in zip(batches.rows(c), steps, strict=True):
                 m = len(anchor)
-                items[c, t, :m, 0] = anchor
-                items[c, t, :m, 1] = self._other(interacted, anchor, rng)
-                items[c, t, :m, 2:] = self._negatives(interacted, (m, self.negatives), rng)
-                real[c, t, :m] = True
+                items[r, :m, 0] = anchor
+                items[r, :m, 1] = self._other(interacted, anchor, rng)
+                items[r, :m, 2:] = self._negatives(interacted, (m, self.negatives), rng)
+                real[r, :m] = True
         return ContrastiveSets(torch.from_numpy(items), torch.from_numpy(real))
 
     def loss(self, vectors: Tensor, real: Tensor) -> Tensor:

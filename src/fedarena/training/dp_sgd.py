@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from fedarena.model import Recommender, SharedLayout
-from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
+from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, lock_step
 from fedarena.training.objective import example_terms
 from fedarena.training.vectorised import local_step
 
@@ -125,9 +125,12 @@ class DpSgdTrainer:
     ) -> LocalResult:
         n = batches.n_clients
         b = config.batch_size
-        steps = batches.active.sum(dim=1)
-        order = torch.argsort(steps, descending=True, stable=True)
-        items, labels, weight = (x[order] for x in (batches.items, batches.labels, batches.weight))
+        steps = batches.steps
+        plan = lock_step(batches)
+        order = plan.order
+        items, labels, weight = (
+            x[plan.rows] for x in (batches.items, batches.labels, batches.weight)
+        )
         start = self.layout.unflatten(global_params)
         names = list(start)
         params = [start[name].expand(n, *start[name].shape).clone() for name in names]
@@ -139,14 +142,14 @@ class DpSgdTrainer:
         second = [torch.zeros_like(p) for p in params]
         loss_sum = global_params.new_zeros(n)
         for t in range(batches.n_steps):
-            k = int((steps > t).sum())
+            k, block = plan.active[t], plan.block(t)
             active = [p[:k] for p in params]
             clipped = self.clipping(
                 dict(zip(names, active[:-1], strict=True)),
                 active[-1],
-                items[:k, t],
-                labels[:k, t],
-                weight[:k, t],
+                items[block],
+                labels[block],
+                weight[block],
             )
             sums = [clipped.shared[name] for name in names]
             if self.user_embedding:

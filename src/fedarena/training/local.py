@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -64,29 +65,72 @@ class LocalTraining:
 
 @dataclass(frozen=True)
 class LocalBatches:
-    """Every sampled client's minibatches for one round, padded to a common shape.
+    """Every sampled client's minibatches for one round, one row per step a client takes.
 
-    ``items``, ``labels`` and ``weight`` have shape (n_clients, n_steps, batch);
-    ``weight`` is each example's loss weight, 0 on padding. ``active[c, t]``
-    says whether client ``c`` takes step ``t``: clients with less data stop
-    early (the active steps of a client are always a prefix). ``seeds[c]``
-    seeds client ``c``'s own randomness in training (DP-SGD's noise), drawn from
-    its round generator so that it depends only on (seed, round, client).
+    ``items``, ``labels`` and ``weight`` have shape (total steps, batch width): client ``c``'s
+    steps are the rows ``rows(c)``, in order. A client with less data has fewer rows and
+    nothing is padded to the busiest client (on a heavy-tailed log one user's 150 steps would
+    otherwise pad every other client's ten). ``weight`` is each example's loss weight, 0 on
+    the padding of an epoch's last, partial batch. ``seeds[c]`` seeds client ``c``'s own
+    randomness in training (DP-SGD's noise), drawn from its round generator so that it
+    depends only on (seed, round, client).
     """
 
     items: Tensor
     labels: Tensor
     weight: Tensor
-    active: Tensor
+    steps: Tensor
     seeds: Tensor
 
     @property
     def n_clients(self) -> int:
-        return self.items.shape[0]
+        return len(self.steps)
 
     @property
     def n_steps(self) -> int:
-        return self.items.shape[1]
+        """The busiest client's steps."""
+        return int(self.steps.max()) if len(self.steps) else 0
+
+    @cached_property
+    def first(self) -> Tensor:
+        """Each client's first row."""
+        return torch.cumsum(self.steps, 0) - self.steps
+
+    def rows(self, client: int) -> range:
+        """Client ``client``'s rows, one per step."""
+        start = int(self.first[client])
+        return range(start, start + int(self.steps[client]))
+
+
+@dataclass(frozen=True)
+class LockStep:
+    """How the vectorised trainers step every client at once: by decreasing number of steps
+    (``order``, stable), so that the clients still training at step ``t`` are the first
+    ``active[t]`` of ``order``; the batches' rows re-laid step after step (``rows``; step
+    ``t``'s are ``block(t)``, one per active client in ``order``), and each laid-out row's
+    client as its position in ``order`` (``owner``)."""
+
+    order: Tensor
+    active: list[int]
+    starts: list[int]
+    rows: Tensor
+    owner: Tensor
+
+    def block(self, t: int) -> slice:
+        """Step ``t``'s part of a table laid out by ``rows``."""
+        return slice(self.starts[t], self.starts[t] + self.active[t])
+
+
+def lock_step(batches: LocalBatches) -> LockStep:
+    """The lock-step layout of ``batches`` (``LockStep``)."""
+    order = torch.argsort(batches.steps, descending=True, stable=True)
+    ranked = batches.steps[order]
+    active = (ranked[None, :] > torch.arange(batches.n_steps)[:, None]).sum(1)
+    step = torch.repeat_interleave(torch.arange(batches.n_steps), active)
+    starts = torch.cumsum(active, 0) - active
+    owner = torch.arange(len(step)) - torch.repeat_interleave(starts, active)
+    rows = batches.first[order][owner] + step
+    return LockStep(order, active.tolist(), starts.tolist(), rows, owner)
 
 
 Examples = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -133,37 +177,32 @@ def build_batches(
     ``training_examples`` lays out a client's pairs (batches twice as wide).
     """
     b = config.batch_size
-    paired = config.loss == "bpr"
-    sides = 2 if paired else 1
+    sides = 2 if config.loss == "bpr" else 1
     sizes = [len(items) // sides for items, _, _ in datasets]
     per_epoch = [max(1, -(-size // b)) for size in sizes]
-    n_steps = config.epochs * max(per_epoch)
-    shape = (len(datasets), sides, n_steps * b)
+    steps = config.epochs * np.asarray(per_epoch, dtype=np.int64)
+    shape = (int(steps.sum()), sides, b)  # each row a step: each side's b in turn
     items_out = np.zeros(shape, dtype=np.int64)
     labels_out = np.zeros(shape, dtype=np.float32)
     weight_out = np.zeros(shape, dtype=np.float32)
     seeds = np.zeros(len(datasets), dtype=np.int64)
+    row = 0
     for c, (example, rng) in enumerate(zip(datasets, rngs, strict=True)):
-        items, labels, weights = (column.reshape(sides, sizes[c]) for column in example)
-        for epoch in range(config.epochs):
+        columns = [column.reshape(sides, sizes[c]) for column in example]
+        for _ in range(config.epochs):
             order = rng.permutation(sizes[c])
-            at = slice(epoch * per_epoch[c] * b, epoch * per_epoch[c] * b + sizes[c])
-            items_out[c, :, at] = items[:, order]
-            labels_out[c, :, at] = labels[:, order]
-            weight_out[c, :, at] = weights[:, order]
+            at = slice(row, row + per_epoch[c])
+            for column, out in zip(columns, (items_out, labels_out, weight_out), strict=True):
+                epoch = np.zeros((sides, per_epoch[c] * b), dtype=out.dtype)
+                epoch[:, : sizes[c]] = column[:, order]
+                out[at] = epoch.reshape(sides, per_epoch[c], b).transpose(1, 0, 2)
+            row += per_epoch[c]
         seeds[c] = rng.integers(2**62)
-    active = np.arange(n_steps)[None, :] < config.epochs * np.asarray(per_epoch)[:, None]
-
-    def batched(table: np.ndarray) -> Tensor:
-        """(clients, sides, steps * b) as (clients, steps, sides * b): each side's b in turn."""
-        steps = table.reshape(len(datasets), sides, n_steps, b).transpose(0, 2, 1, 3)
-        return torch.from_numpy(np.ascontiguousarray(steps).reshape(len(datasets), n_steps, -1))
-
     return LocalBatches(
-        items=batched(items_out),
-        labels=batched(labels_out),
-        weight=batched(weight_out),
-        active=torch.from_numpy(active),
+        items=torch.from_numpy(items_out.reshape(len(items_out), -1)),
+        labels=torch.from_numpy(labels_out.reshape(len(labels_out), -1)),
+        weight=torch.from_numpy(weight_out.reshape(len(weight_out), -1)),
+        steps=torch.from_numpy(steps),
         seeds=torch.from_numpy(seeds),
     )
 

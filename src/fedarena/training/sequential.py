@@ -49,19 +49,17 @@ class SequentialTrainer:
                 else torch.optim.Adam(params, lr=config.lr)
             )
             total, steps = 0.0, 0
-            for t in range(batches.n_steps):
-                if not batches.active[c, t]:
-                    break
+            for row in batches.rows(c):
                 optimizer.zero_grad()
-                scores = self.tower(user, batches.items[c, t])
+                scores = self.tower(user, batches.items[row])
                 data_loss = batch_loss(
-                    scores, batches.labels[c, t], batches.weight[c, t], config.loss
+                    scores, batches.labels[row], batches.weight[row], config.loss
                 )
                 flat = torch.cat([p.reshape(-1) for p in self.tower.parameters()])
                 loss = data_loss + proximal_term(flat, global_params, config.prox_mu)
                 if self.term is not None and sets is not None:
-                    vectors = embedding[sets.items[c, t]].unsqueeze(0)
-                    loss = loss + self.term.loss(vectors, sets.real[c, t].unsqueeze(0))[0]
+                    vectors = embedding[sets.items[row]].unsqueeze(0)
+                    loss = loss + self.term.loss(vectors, sets.real[row].unsqueeze(0))[0]
                 loss.backward()
                 optimizer.step()
                 total += data_loss.item()

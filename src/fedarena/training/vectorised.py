@@ -17,7 +17,9 @@ Three exact savings keep it fast:
   one client after the other) and its changes are scattered back. This keeps
   memory per client independent of the catalog size and of the other clients.
 - *Active prefix.* Clients are sorted by decreasing number of steps, so at
-  step ``t`` the clients still training are a prefix, updated through views.
+  step ``t`` the clients still training are a prefix, updated through views, and
+  their batches one block of rows (``fedarena.training.local.lock_step``): no
+  client's batches are padded to the busiest client's steps.
 - *Fused steps.* SGD is one multi-tensor add, Adam torch's fused kernel (one
   pass over memory instead of seven).
 
@@ -36,7 +38,7 @@ from torch import Tensor
 from fedarena.model import Recommender, SharedLayout
 from fedarena.stacked import gather_rows
 from fedarena.training.contrastive import ContrastiveTerm
-from fedarena.training.local import LocalBatches, LocalResult, LocalTraining
+from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, lock_step
 from fedarena.training.objective import batch_loss, mean_loss_derivative
 
 ADAM_BETAS = (0.9, 0.999)
@@ -62,20 +64,23 @@ class VectorisedTrainer:
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
     ) -> LocalResult:
         n = batches.n_clients
-        steps = batches.active.sum(dim=1)
-        order = torch.argsort(steps, descending=True, stable=True)
-        items, labels, weight = (x[order] for x in (batches.items, batches.labels, batches.weight))
+        steps = batches.steps
+        plan = lock_step(batches)
+        order = plan.order
+        items, labels, weight = (
+            x[plan.rows] for x in (batches.items, batches.labels, batches.weight)
+        )
         sets = None if self.term is None else self.term.draw(batches)
         if sets is not None and not sets.real.any():
             sets = None  # no anchor anywhere: the term adds nothing
         width = items.shape[-1]
-        every = items if sets is None else torch.cat([items, sets.items[order].flatten(2)], -1)
-        rows, bounds, local_items = _client_rows(every, batches.active[order])
+        every = items if sets is None else torch.cat([items, sets.items[plan.rows].flatten(1)], -1)
+        rows, bounds, local_items = _client_rows(every, plan.owner, n)
         # the contrastive draws as positions in the clients' tables, and which are real
         drawn = None
         if self.term is not None and sets is not None:
-            at_rows = local_items[..., width:].reshape(sets.items.shape)
-            drawn = (self.term, at_rows, sets.real[order])
+            at_rows = local_items[..., width:].reshape(-1, *sets.items.shape[1:])
+            drawn = (self.term, at_rows, sets.real[plan.rows])
         local_items = local_items[..., :width]
         full = self.layout.unflatten(global_params)
         per_item = self.tower.PER_ITEM_PARAMETERS
@@ -93,20 +98,20 @@ class VectorisedTrainer:
         second_moments = [torch.zeros_like(p) for p in params]
         loss_sum = global_params.new_zeros(n)
         for t in range(batches.n_steps):
-            k = int((steps > t).sum())
+            k, block = plan.active[t], plan.block(t)
             end = int(bounds[k])  # the active clients' rows are a prefix too
             active = partial(_active, per_item=per_item, k=k, end=end)
             shared = {name: active(name, p) for name, p in zip(names, params, strict=False)}
             batch = self.tower.stacked_forward(
-                shared, params[-1][:k], local_items[:k, t], items[:k, t]
+                shared, params[-1][:k], local_items[block], items[block]
             )
-            dscore = mean_loss_derivative(batch.scores, labels[:k, t], weight[:k, t], config.loss)
+            dscore = mean_loss_derivative(batch.scores, labels[block], weight[block], config.loss)
             grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore)
             if drawn is not None:
                 term, at_rows, real = drawn
-                table, at = shared["item_embedding"], at_rows[:k, t]  # at: (k, m, 2 + K)
+                table, at = shared["item_embedding"], at_rows[block]  # at: (k, m, 2 + K)
                 vectors = gather_rows(table, at.flatten(1)).reshape(*at.shape, -1)
-                extra = term.gradient(vectors, real[:k, t])
+                extra = term.gradient(vectors, real[block])
                 dim = table.shape[-1]  # the per-item table is (1, rows, dim): add in place
                 grads["item_embedding"].view(-1, dim).index_add_(
                     0, at.reshape(-1), extra.reshape(-1, dim)
@@ -124,7 +129,7 @@ class VectorisedTrainer:
                 t + 1,
                 config,
             )
-            loss_sum[:k] += batch_loss(batch.scores, labels[:k, t], weight[:k, t], config.loss)
+            loss_sum[:k] += batch_loss(batch.scores, labels[block], weight[block], config.loss)
         inverse = torch.argsort(order)
         trained = dict(zip(start, params[:-1], strict=True))
         shared = global_params.repeat(n, 1)  # each client's sent vector, in the callers' order
@@ -152,22 +157,16 @@ def _active(name: str, table: Tensor, per_item: tuple[str, ...], k: int, end: in
     return table[:, :end] if name in per_item else table[:k]
 
 
-def _client_rows(items: Tensor, active: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _client_rows(items: Tensor, owner: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
     """Every client's sorted distinct items, one client after the other (``rows``), where
-    each client's run starts (``bounds``, n + 1 offsets) and its examples' items as
-    positions in ``rows``. A client's table is as long as its own items, not as the
-    longest client's: a heavy-tailed log's one user with 2,000 items does not pad the rest.
-    Only the steps a client takes (``active``, (n, steps)) count; the others point at its
-    first row."""
-    n = len(items)
+    each client's run starts (``bounds``, n + 1 offsets) and the examples' items as
+    positions in ``rows``, for ``items`` (one row per step) of the clients ``owner``. A
+    client's table is as long as its own items, not as the longest client's: a heavy-tailed
+    log's one user with 2,000 items does not pad the rest."""
     span = int(items.max()) + 1 if items.numel() else 1
-    owner = torch.arange(n).reshape(n, 1, 1)
-    taken = active.unsqueeze(-1).expand_as(items)
-    keys, inverse = torch.unique((owner * span + items)[taken], sorted=True, return_inverse=True)
+    keys, inverse = torch.unique(owner[:, None] * span + items, sorted=True, return_inverse=True)
     bounds = torch.searchsorted(keys, torch.arange(n + 1) * span)
-    local = bounds[:-1].reshape(n, 1, 1).expand_as(items).clone()
-    local[taken] = inverse
-    return keys % span, bounds, local
+    return keys % span, bounds, inverse
 
 
 def local_step(
