@@ -27,9 +27,18 @@ from torch import Tensor, nn
 
 from fedarena.stacked import gather_rows, scatter_rows
 
-# ``users`` (n, dim) -> the scores (n, l) of each user's l items and their Jacobian in the
-# user's vector, (n, l, dim): what the evaluator's Newton fit of ``u*`` needs of a model.
-Linearisation = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+@dataclass(frozen=True)
+class Linearisation:
+    """What the evaluator's Newton fit of ``u*`` needs of a model, for each of n users' l
+    items: ``linearise(users)``, the scores (n, l) and their Jacobian in the user's vector,
+    (n, l, dim), and ``scores(users, rows)``, the scores of the users ``rows`` alone at
+    ``users`` (len(rows), dim). A line search needs only the scores, of the users whose step
+    is not settled yet: on a model that is not linear in ``u`` that is a fraction of the
+    Jacobian's cost."""
+
+    linearise: Callable[[Tensor], tuple[Tensor, Tensor]]
+    scores: Callable[[Tensor, Tensor], Tensor]
 
 
 def bilinear_linearisation(
@@ -45,10 +54,13 @@ def bilinear_linearisation(
         vectors -= model.item_vectors(partners) * model.interaction
         offset -= model.item_offsets(partners)
 
+    def scores(users: Tensor, rows: Tensor) -> Tensor:
+        return torch.einsum("nld,nd->nl", vectors[rows], users) + offset[rows]
+
     def linearise(users: Tensor) -> tuple[Tensor, Tensor]:
         return torch.einsum("nld,nd->nl", vectors, users) + offset, vectors
 
-    return linearise
+    return Linearisation(linearise, scores)
 
 
 @dataclass(frozen=True)

@@ -109,14 +109,19 @@ class NeuralCF(nn.Module):
         it is Gauss-Newton. The Jacobian is ``W_1u^T`` times the backpropagated output."""
         layers = self._layers()
 
+        def forward(users: Tensor, at: Tensor) -> tuple[list[Tensor], Tensor]:
+            return _forward(_first_input(users, self.item_embedding[at]), layers)
+
         def jacobian(users: Tensor, at: Tensor) -> tuple[Tensor, Tensor]:
-            vectors = self.item_embedding[at]
-            x = _first_input(users, vectors)
-            inputs, scores = _forward(x, layers)
+            inputs, scores = forward(users, at)
             delta = torch.ones_like(scores).unsqueeze(-1)
             for (weight, _), x_in in zip(layers[:0:-1], inputs[:0:-1], strict=True):
                 delta = (delta @ weight) * (x_in > 0)
             return scores, delta @ layers[0][0][:, : self.dim]
+
+        def scores(users: Tensor, rows: Tensor) -> Tensor:
+            own = forward(users, items[rows])[1]
+            return own if partners is None else own - forward(users, partners[rows])[1]
 
         def linearise(users: Tensor) -> tuple[Tensor, Tensor]:
             scores, jac = jacobian(users, items)
@@ -125,7 +130,7 @@ class NeuralCF(nn.Module):
                 scores, jac = scores - partner_scores, jac - partner_jac
             return scores, jac
 
-        return linearise
+        return Linearisation(linearise, scores)
 
     def stacked_forward(
         self, params: dict[str, Tensor], user: Tensor, item_rows: Tensor, items: Tensor

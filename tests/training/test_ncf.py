@@ -101,7 +101,10 @@ def test_score_all_and_the_linearisation_agree_with_forward(ncf, monkeypatch):
     every = torch.arange(model.n_items).expand(5, -1)
     torch.testing.assert_close(model.score_all(users), model(users, every))
     items, partners = (torch.randint(0, model.n_items, (5, 6), generator=g) for _ in range(2))
-    scores, jacobian = model.user_linearisation(items, partners)(users)
+    linearisation = model.user_linearisation(items, partners)
+    scores, jacobian = linearisation.linearise(users)
+    rows = torch.tensor([3, 0])
+    torch.testing.assert_close(linearisation.scores(users[rows], rows), scores[rows])
 
     def difference(u):
         return model(u, items) - model(u, partners)
@@ -137,6 +140,39 @@ def test_the_user_fit_descends_to_a_local_minimum_of_the_ridge_logistic_loss(ncf
         for _ in range(50):
             nearby = fits[-1] + 0.02 * torch.randn(model.dim, generator=g)
             assert objective(nearby) >= values[-1]
+
+
+def test_a_users_fit_does_not_depend_on_who_is_fitted_beside_it(ncf, population):
+    model = ncf[0]
+    config = LocalTraining(loss="bce")
+    rng = np.random.default_rng(1)
+    columns = [
+        fitting_columns(
+            training_examples(*population.train_log(s), model.n_items, config, rng), "bce"
+        )
+        for s in range(6)
+    ]
+    width = max(len(c[0]) for c in columns)
+    items, labels, weights = (
+        torch.stack(
+            [
+                torch.nn.functional.pad(torch.from_numpy(c[k]), (0, width - len(c[k])))
+                for c in columns
+            ]
+        )
+        for k in range(3)
+    )
+    with torch.no_grad():
+        together = fit_users(model, items, labels, weights, EvalConfig())
+        for row in (0, 3, 5):
+            alone = fit_users(
+                model,
+                items[row : row + 1],
+                labels[row : row + 1],
+                weights[row : row + 1],
+                EvalConfig(),
+            )
+            torch.testing.assert_close(alone[0], together[row])
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])

@@ -65,12 +65,12 @@ def fit_users(
     with weight 0; ``partners``, for pairs, the second item of each.
     """
     with torch.no_grad():
-        linearise = tower.user_linearisation(items, partners)
+        linearisation = tower.user_linearisation(items, partners)
         n, dim = items.shape[0], tower.dim
         users = torch.zeros(n, dim)
         ridge = 2.0 * config.l2 * torch.eye(dim)
         for _ in range(config.newton_steps):
-            scores, vectors = linearise(users)
+            scores, vectors = linearisation.linearise(users)
             p = torch.sigmoid(scores)
             grad = torch.einsum("nl,nld->nd", weights * (p - labels), vectors)
             grad += 2.0 * config.l2 * users
@@ -81,7 +81,9 @@ def fit_users(
                 users -= step
             else:
                 users = _backtrack(
-                    lambda u: _ridge_logistic(linearise(u)[0], u, labels, weights, config.l2),
+                    lambda u, rows: _ridge_logistic(
+                        linearisation.scores(u, rows), u, labels[rows], weights[rows], config.l2
+                    ),
                     users,
                     step,
                 )
@@ -96,20 +98,25 @@ def _ridge_logistic(scores: Tensor, users: Tensor, labels: Tensor, weights: Tens
     return (weights * losses).sum(-1) + l2 * users.square().sum(-1)
 
 
-def _backtrack(objective: Callable[[Tensor], Tensor], users: Tensor, step: Tensor) -> Tensor:
+def _backtrack(
+    objective: Callable[[Tensor, Tensor], Tensor], users: Tensor, step: Tensor
+) -> Tensor:
     """Each row's ``u - t step`` for the largest ``t`` in 1, 1/2, 1/4, ... that does not
     increase its objective (the row stays where it is if none does): a Gauss-Newton step
-    on a score that is not linear in ``u`` can overshoot, and rows are judged one by one,
-    so a shopper's fit does not depend on who is fitted beside it."""
-    current = objective(users)
-    fitted, accepted = users.clone(), torch.zeros(len(users), dtype=torch.bool)
+    on a score that is not linear in ``u`` can overshoot. ``objective(u, rows)`` is the
+    objective of the users ``rows`` at ``u``; rows are judged one by one, and only those
+    still unsettled are evaluated again, so a shopper's fit does not depend on who is
+    fitted beside it."""
+    every = torch.arange(len(users))
+    current = objective(users, every)
+    fitted, open_rows = users.clone(), every
     scale = 1.0
     for _ in range(BACKTRACKING_HALVINGS):
-        candidate = users - scale * step
-        better = ~accepted & (objective(candidate) <= current)
-        fitted[better] = candidate[better]
-        accepted |= better
-        if bool(accepted.all()):
+        candidate = users[open_rows] - scale * step[open_rows]
+        better = objective(candidate, open_rows) <= current[open_rows]
+        fitted[open_rows[better]] = candidate[better]
+        open_rows = open_rows[~better]
+        if not len(open_rows):
             break
         scale /= 2
     return fitted
