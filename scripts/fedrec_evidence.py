@@ -5,9 +5,10 @@ Every run is a plain ``run_scenario`` of ``population = "movielens"`` with all
 FedMF trained with local SGD), the papers' epochs (``client_sampling = "epochs"``:
 every user, fake users included, once an epoch, ``CLIENTS`` a round) for ``EPOCHS``
 epochs, one local epoch, evaluated after every epoch. A track with a learning-rate
-grid (local SGD: fedarena's default lr is Adam's) first runs its clean cell under the
-mean at every rate of the grid and then runs its cells at the rate with the best mean
-clean HR@10: the rate is chosen by clean utility alone, never by an attack's result.
+grid (local SGD, for which fedarena's default lr, Adam's, is no guide; FedNCF, whose
+default-lr model stays below popularity) first runs its clean cell under the mean at
+every rate of the grid and then runs its cells at the rate with the best mean clean
+HR@10: the rate is chosen by clean utility alone, never by an attack's result.
 The clean reference of a seed is a targeted attack with no fake user (``fedrecattack``
 on FedMF, ``a_hum`` on FedNCF, which FedRecAttack does not attack): it trains exactly
 as ``attack = none`` but draws the same target item as the attacked runs (the draw
@@ -106,6 +107,7 @@ SGD_CELLS = (
     *(c for c in CELLS if c[1] in ("sybil", "fedattack") and c[3] == MEAN),
 )
 SGD_LRS = (2.0, 4.0, 8.0, 16.0, 32.0)  # doublings from the first rate that learns at all
+NCF_LRS = (0.0125, 0.025, 0.05, 0.1)  # halvings and a doubling of the default Adam rate
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ TRACKS = {
         NCF_CELLS,
         ("no attack", "A-ra 1 %", "A-hum 1 %", "PipAttack 5 %"),
         ("<!-- fedrec-ncf-evidence:start -->", "<!-- fedrec-ncf-evidence:end -->"),
+        lrs=NCF_LRS,
     ),
     "sgd": Track(
         "sgd",
