@@ -3,26 +3,20 @@ for the run and on a real two-node cluster that loses a node mid-run."""
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fedarena.cli import main
+from fedarena.matrix.local_cluster import LocalCluster, processes
 from fedarena.matrix.store import STORE_NAME, ResultStore
 from tiny import TINY, toml
 
-RAY = Path(sys.executable).with_name("ray")
 # 16 cells of 4 rounds (under a second each): enough for a node to die with a cell on it; the
 # 156 smoke cells would take minutes on 2 shared cores.
 BODY = """
@@ -102,75 +96,6 @@ def test_the_local_backend_never_imports_ray(write_matrix, tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _processes() -> dict[int, tuple[int, str]]:
-    """Every live process: its parent and command line."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-        if fields[0] != "Z":
-            found[int(entry.name)] = (int(fields[1]), command)
-    return found
-
-
-def _node_pids(node: subprocess.Popen, temp: Path) -> set[int]:
-    """A node's processes: ``ray start --block``, what it started (GCS, raylet, workers...),
-    and anything naming the node's temp dir that left that tree."""
-    table = _processes()
-    found, frontier = {node.pid}, {node.pid}
-    while frontier:
-        frontier = {pid for pid, (parent, _) in table.items() if parent in frontier} - found
-        found |= frontier
-    return found | {pid for pid, (_, command) in table.items() if str(temp) in command}
-
-
-def _kill(pids: set[int]) -> None:
-    for pid in pids:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _start_node(temp: Path, *args: str) -> subprocess.Popen:
-    """``ray start --block`` on 127.0.0.1 with its own temp dir and ports, once it is up."""
-    ports = [
-        "--node-manager-port",
-        "--object-manager-port",
-        "--metrics-export-port",
-        "--dashboard-agent-listen-port",
-        "--dashboard-agent-grpc-port",
-        "--runtime-env-agent-port",
-    ]
-    command = [str(RAY), "start", "--block", "--node-ip-address", "127.0.0.1", *args]
-    command += ["--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats"]
-    for flag in ports:
-        command += [flag, str(_free_port())]
-    node = subprocess.Popen(
-        command,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "RAY_health_check_period_ms": "1000"},
-    )
-    seen = []
-    for line in node.stdout:
-        seen.append(line)
-        if "Ray runtime started" in line:
-            return node
-    raise AssertionError("ray start ended before the node was up:\n" + "".join(seen))
-
-
 def _done(store: Path) -> int:
     if not store.exists():
         return 0
@@ -183,7 +108,7 @@ def _done(store: Path) -> int:
 
 def _running_a_cell(pids: set[int]) -> bool:
     """Whether one of these processes is a Ray worker running a cell (its title says so)."""
-    table = _processes()
+    table = processes()
     return any(table.get(pid, (0, ""))[1].startswith("ray::_cell_task") for pid in pids)
 
 
@@ -193,49 +118,33 @@ def test_b_a_two_node_cluster_that_loses_a_node_finishes_every_cell_once(local, 
     ends with every cell done once, equal to the local run (16 tiny cells, not the 156 smoke
     cells, to stay within about 90 s on 2 cores)."""
     path, expected = local
-    token = secrets.token_hex(3)
-    head_temp, node_temp = Path(f"/tmp/ray-{token}h"), Path(f"/tmp/ray-{token}n")
-    port = _free_port()
     out = tmp_path / "cluster"
-    nodes: list[tuple[subprocess.Popen, Path]] = []
     driver = None
-    try:
-        nodes.append(
-            (
-                _start_node(
-                    head_temp, "--head", "--port", str(port), "--include-dashboard", "false"
-                ),
-                head_temp,
+    with LocalCluster(nodes=2) as cluster:
+        try:
+            address = ("--backend", "ray", "--address", cluster.address, "--cell-memory", "1024")
+            driver = subprocess.Popen(
+                [sys.executable, "-m", "fedarena.cli", *_matrix(path, out, *address)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
             )
-        )
-        nodes.append((_start_node(node_temp, "--address", f"127.0.0.1:{port}"), node_temp))
-        address = ("--backend", "ray", "--address", f"127.0.0.1:{port}", "--cell-memory", "1024")
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "fedarena.cli", *_matrix(path, out, *address)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + RUN_LIMIT_S
-        second = set()
-        while time.monotonic() < deadline and driver.poll() is None:
-            second = _node_pids(*nodes[1])
-            if _running_a_cell(second):
-                break
-            time.sleep(0.1)
-        assert _done(out / STORE_NAME) < CELLS, "the matrix ended before the node was killed"
-        assert _running_a_cell(second), "the second node never ran a cell"
-        _kill(second)
-        _, err = driver.communicate(timeout=max(deadline - time.monotonic(), 1.0))
-        assert driver.returncode == 0, err
-    finally:
-        if driver is not None and driver.poll() is None:
-            driver.kill()
-        for node, temp in reversed(nodes):
-            _kill(_node_pids(node, temp))
-            node.wait(timeout=30)
-        for temp in (head_temp, node_temp):
-            shutil.rmtree(temp, ignore_errors=True)
+            deadline = time.monotonic() + RUN_LIMIT_S
+            second = set()
+            while time.monotonic() < deadline and driver.poll() is None:
+                second = cluster.node_pids(1)
+                if _running_a_cell(second):
+                    break
+                time.sleep(0.1)
+            assert _done(out / STORE_NAME) < CELLS, "the matrix ended before the node was killed"
+            assert _running_a_cell(second), "the second node never ran a cell"
+            cluster.kill(1)
+            _, err = driver.communicate(timeout=max(deadline - time.monotonic(), 1.0))
+            assert driver.returncode == 0, err
+        finally:
+            if driver is not None and driver.poll() is None:
+                driver.kill()
+    assert not cluster.leftovers(), "a process of the cluster outlived it"
     assert _results(out) == expected
     with ResultStore.in_folder(out) as store:
         (session,) = store.sessions()
