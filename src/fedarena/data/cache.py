@@ -45,6 +45,12 @@ def use(folder: Path | None) -> None:
     _folder = folder
 
 
+def folder() -> Path | None:
+    """Where this process keeps what cells share (``use``), or ``None``: other caches of a
+    world (``fedarena.scenario.baseline_cache``) keep their files beside the populations."""
+    return _folder
+
+
 def population(catalog: Catalog, config: PopulationConfig, seed: int) -> Population:
     """``simulate_population(catalog, config, seed)``, from the cache when it holds it."""
     if _folder is None:

@@ -17,6 +17,7 @@ from fedarena.data.noniid import noniid_stats
 from fedarena.engine import baselines
 from fedarena.engine.detection import mean_auc
 from fedarena.engine.federation import Federation, RoundRecord
+from fedarena.scenario.baseline_cache import baseline
 from fedarena.scenario.world import World
 
 SCHEMA = "fedarena.run/1"
@@ -56,32 +57,42 @@ def detection(history: list[RoundRecord], attacked: bool) -> dict[str, float | N
 def reference_points(world: World, federation: Federation) -> dict[str, dict[str, float]]:
     """The baselines of ``run_scenario``: popularity always (it costs a count, and the
     leaderboard's utility scale starts at it), local-only and centralised when the scenario
-    asks for ``baselines``."""
+    asks for ``baselines`` (trained once per world where a matrix keeps its folder,
+    ``fedarena.scenario.baseline_cache``)."""
     seed, benign = world.scenario.seed, world.benign
     popular = {"popularity": baselines.popularity(world.population, benign, seed)}
     if not world.scenario.baselines:
         return popular
+    local = replace(world.local, epochs=LOCAL_ONLY_EPOCHS)
     return {
         **popular,
-        "local": baselines.local_only(
-            world.tower,
-            world.layout,
-            world.init_params,
-            world.init_users,
-            world.population,
-            benign,
-            replace(world.local, epochs=LOCAL_ONLY_EPOCHS),
-            seed,
+        "local": baseline(
+            "local",
+            world,
+            lambda: baselines.local_only(
+                world.tower,
+                world.layout,
+                world.init_params,
+                world.init_users,
+                world.population,
+                benign,
+                local,
+                seed,
+            ),
         ),
-        "centralised": baselines.centralised(
-            world.tower,
-            world.layout,
-            world.init_params,
-            world.init_users,
-            world.population,
-            federation.evaluator,
-            world.local,
-            seed,
+        "centralised": baseline(
+            "centralised",
+            world,
+            lambda: baselines.centralised(
+                world.tower,
+                world.layout,
+                world.init_params,
+                world.init_users,
+                world.population,
+                federation.evaluator,
+                world.local,
+                seed,
+            ),
         ),
     }
 
