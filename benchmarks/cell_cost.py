@@ -120,12 +120,14 @@ class TimedTrainer:
         features = tower.features.shape[1]
         total = 0.0
         for client in range(batches.n_clients):
-            steps = int(batches.active[client].sum())
+            own = batches.rows(client)
+            steps = len(own)
+            real = batches.weight[own.start : own.stop] > 0
             if isinstance(self.trainer, DpSgdTrainer):
                 rows = len(tower.item_bias)
             else:
-                rows = len(batches.items[client][batches.weight[client] > 0].unique())
-            examples = int((batches.weight[client] > 0).sum())
+                rows = len(batches.items[own.start : own.stop][real].unique())
+            examples = int(real.sum())
             total += steps * 7 * 4 * (dense + dim + rows * (dim + 1))
             total += examples * 4 * (3 * dim + 1 + features)
         return total
