@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedarena.leaderboard.panels import build_panels
-from fedarena.leaderboard.scoring import LAST_K, Estimate, last_k_mean, latest, score_cells
+from fedarena.leaderboard.scoring import (
+    LAST_K,
+    Estimate,
+    last_k_mean,
+    latest,
+    panel_fields,
+    score_cells,
+)
 from fedarena.leaderboard.statistics import RESAMPLES, bootstrap_interval, holm
+from fedarena.scenario.spec import Scenario
 
 # Every synthetic cell has popularity NDCG@10 P = 0.15 (tests/leaderboard/conftest.py).
 
@@ -210,3 +218,11 @@ def test_an_attacked_cell_without_a_defined_success_is_left_out_of_the_safety(re
     records = [record("none", "fedavg", ndcg=0.2), record("promote", "fedavg", ndcg=0.2)]
     (entry,) = build_panels(score_cells(records))[0].ranking()
     assert entry.worst_safety.mean is None and entry.robust.mean == pytest.approx(1.0)
+
+
+def test_a_logged_population_panel_does_not_list_the_shops_simulation_options():
+    shop = panel_fields(Scenario(items=500).to_dict())
+    logged = panel_fields(Scenario(population="movielens", model="mf").to_dict())
+    assert {"catalog", "items", "alpha"} <= set(shop) and shop["items"] == 500
+    assert not {"catalog", "items", "alpha"} & set(logged)
+    assert logged["population"] == "movielens" and logged["model"] == "mf"

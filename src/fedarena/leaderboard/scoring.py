@@ -44,6 +44,7 @@ from fedarena.matrix.cell import (
     comparable_key,
 )
 from fedarena.matrix.store import CellRecord
+from fedarena.scenario.spec import SHOP_FIELDS
 
 UTILITY = "ndcg@10"
 TARGETED = "er@10"
@@ -75,8 +76,11 @@ METHOD = (
 
 
 def panel_fields(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec fields that define a cell's panel (all but the ranked axes)."""
-    return {k: v for k, v in spec.items() if k not in (*AXES, *NEUTRAL_FIELDS)}
+    """The spec fields that define a cell's panel: all but the ranked axes, and on a logged
+    population (MovieLens, a user's log) the shop's simulation options, which it holds at
+    their defaults and does not use (a settings line saying items=2000 would mislead)."""
+    unused = SHOP_FIELDS if spec.get("population", "shop") != "shop" else ()
+    return {k: v for k, v in spec.items() if k not in (*AXES, *NEUTRAL_FIELDS, *unused)}
 
 
 def latest(records: Iterable[CellRecord]) -> list[CellRecord]:
