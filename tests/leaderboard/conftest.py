@@ -25,8 +25,10 @@ def make_record(
     fraction: float = 0.2,
     finished_at: str = "2026-01-01T00:00:00+00:00",
     version: str = "0.1.0",
+    **spec: object,
 ) -> CellRecord:
-    """A cell of the tiny shop; ``promote`` is a targeted attack, ``scramble`` an untargeted one."""
+    """A cell of the tiny shop (``spec`` changes other fields); ``promote`` is a targeted
+    attack, ``scramble`` an untargeted one."""
     scenario = Scenario(
         attack=attack,
         defense=defense,
@@ -36,6 +38,7 @@ def make_record(
         baselines=attack == "none" and defense == "fedavg",
         rounds=4,
         eval_every=2,
+        **spec,
     )
     cell = Cell.of(scenario, version=version)
     result = None

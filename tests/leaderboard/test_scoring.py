@@ -226,3 +226,20 @@ def test_a_logged_population_panel_does_not_list_the_shops_simulation_options():
     assert {"catalog", "items", "alpha"} <= set(shop) and shop["items"] == 500
     assert not {"catalog", "items", "alpha"} & set(logged)
     assert logged["population"] == "movielens" and logged["model"] == "mf"
+
+
+def test_a_shop_board_beside_a_movielens_board_labels_its_panels_by_population(record):
+    logged = {"population": "movielens", "model": "mf"}
+    records = [
+        record("none", "fedavg"),
+        record("none", "fedavg", strategy="fedprox"),
+        record("none", "fedavg", **logged),
+        record("promote", "fedavg", er=0.3, **logged),
+    ]
+    panels = build_panels(score_cells(records))
+    assert [p.label for p in panels] == [
+        "population=shop, model=tower, strategy=fedavg",
+        "population=shop, model=tower, strategy=fedprox",
+        "population=movielens, model=mf, strategy=fedavg",
+    ]
+    assert panels[2].attacks == ["none", "promote"] and "items" not in panels[2].fixed

@@ -143,7 +143,7 @@ def panel_document(
     ranking = panel.ranking()
     tables = panel_tables(panel)
     targeted = [a for a in panel.attacks if panel.goal(a) == "targeted"]
-    filters = {k: panel.fixed[k] for k in cells_fields}
+    filters = {k: panel.fixed[k] for k in cells_fields if k in panel.fixed}
     colour = {d: colours[panel.family(d)] for d in panel.defenses}
     document = {
         "slug": panel.slug,

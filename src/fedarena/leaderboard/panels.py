@@ -34,6 +34,7 @@ from fedarena.leaderboard.scoring import (
     rank_defense,
 )
 from fedarena.matrix.file import Tuning
+from fedarena.scenario.spec import Scenario
 
 TUNING_METHOD = (
     "Tuned defenses (ByzFL's protocol, Allouah et al.): every setting of a defense's tuning "
@@ -265,6 +266,9 @@ class Panel:
         return {name: float(np.mean(v)) for name, v in sorted(values.items())}
 
 
+HEADLINE_FIELDS = ("population", "model", "strategy")  # what a combined board's labels name
+
+
 def _slug(text: str, taken: set[str]) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "panel"
     slug, n = base, 2
@@ -275,14 +279,44 @@ def _slug(text: str, taken: set[str]) -> str:
 
 
 def varying_fields(settings: Sequence[dict[str, Any]]) -> list[str]:
-    """The fields of the first panel's settings whose value differs between panels.
+    """The fields whose value differs between panels' settings (a field a panel lacks, such as
+    the shop's options on a MovieLens panel, differs), in order of first appearance.
 
     >>> varying_fields([{"strategy": "fedavg", "rounds": 5}, {"strategy": "fedprox", "rounds": 5}])
     ['strategy']
     """
-    return [
-        k for k in next(iter(settings), {}) if len({json.dumps(f.get(k)) for f in settings}) > 1
-    ]
+    keys = dict.fromkeys(k for fixed in settings for k in fixed)
+    return [k for k in keys if len({json.dumps(f.get(k)) for f in settings}) > 1]
+
+
+def panel_labels(settings: Sequence[dict[str, Any]]) -> list[str]:
+    """Each panel's label: its strategy alone where only the strategy differs between panels;
+    else the headline fields among those that differ (population, model, strategy: a shop
+    board beside a MovieLens one), or every differing field where those do not tell the
+    panels apart. The settings line under each label lists the rest.
+
+    A field a spec leaves out at its default (``population``, ``model``) reads as that default.
+
+    >>> panel_labels([{"strategy": "fedavg"}, {"strategy": "fedprox"}])
+    ['fedavg', 'fedprox']
+    >>> panel_labels([{"rounds": 30}, {"population": "movielens", "rounds": 34}])
+    ['population=shop', 'population=movielens']
+    """
+    varying = varying_fields(settings)
+    if varying in ([], ["strategy"]):
+        return [str(_value(fixed, "strategy")) for fixed in settings]
+    headline = [k for k in HEADLINE_FIELDS if k in varying]
+    for shown in (headline, varying):
+        labels = [", ".join(f"{k}={_value(fixed, k)}" for k in shown) for fixed in settings]
+        if shown and len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+def _value(settings: dict[str, Any], name: str) -> Any:
+    """A panel's value of spec field ``name``, its default where the spec leaves it out."""
+    default = Scenario.__dataclass_fields__.get(name)
+    return settings.get(name, default.default if default is not None else None)
 
 
 def build_panels(scores: list[CellScore], tuning: Tuning | None = None) -> list[Panel]:
@@ -293,13 +327,11 @@ def build_panels(scores: list[CellScore], tuning: Tuning | None = None) -> list[
         groups.setdefault(json.dumps(panel_fields(s.spec), sort_keys=True), []).append(s)
     fixed = {key: json.loads(key) for key in groups}
     varying = varying_fields(list(fixed.values()))
+    keys = sorted(groups, key=lambda k: [str(fixed[k].get(v)) for v in varying])
+    labels = panel_labels([fixed[k] for k in keys])
     panels, taken = [], set()
-    for key in sorted(groups, key=lambda k: [str(fixed[k][v]) for v in varying]):
+    for key, label in zip(keys, labels, strict=True):
         settings = fixed[key]
-        if varying in ([], ["strategy"]):
-            label = str(settings["strategy"])
-        else:
-            label = ", ".join(f"{k}={settings[k]}" for k in varying)
         cells = tuple(groups[key])
         selection = select_settings(cells, tuning) if tuning and tuning.variants else None
         panels.append(Panel(_slug(label, taken), label, settings, cells, selection))
