@@ -62,10 +62,12 @@ class ItemNormClip(PreAggregator):
             bound = float(self.max_norm)
         clipped = norms > bound
         out = updates
-        if clipped.any():  # a factor of 1 leaves a row exactly as it was
-            factors = torch.where(clipped, bound / norms, 1.0).unsqueeze(-1)
-            scaled = block.reshape(n, n_items, width).double() * factors
-            out = updates.clone().index_copy_(1, columns, scaled.to(updates.dtype).reshape(n, -1))
+        if clipped.any():  # only the clipped rows change: a factor of 1 would leave the rest
+            client, item = clipped.nonzero(as_tuple=True)
+            rows = block.reshape(n, n_items, width)[client, item].double()
+            scaled = rows * (bound / norms[client, item]).unsqueeze(-1)
+            out = updates.clone()
+            out[client.unsqueeze(-1), index[item]] = scaled.to(updates.dtype)
         share = float(clipped.sum()) / max(int(sent.sum()), 1)
         return Preaggregated(
             out, weights, diagnostics={"item_clip_norm": bound, "clipped_fraction": share}
