@@ -62,7 +62,8 @@ def fit_users(
     """Newton's method for every shopper's ``u*`` at once (see the module docstring).
 
     ``items``, ``labels`` and ``weights`` are (n_shoppers, max_examples), padded
-    with weight 0; ``partners``, for pairs, the second item of each.
+    with weight 0; ``partners``, for pairs, the second item of each. A shopper whose
+    Newton system is singular in float32 (only under a diverged model) takes no step.
     """
     with torch.no_grad():
         linearisation = tower.user_linearisation(items, partners)
@@ -76,7 +77,11 @@ def fit_users(
             grad += 2.0 * config.l2 * users
             curvature = weights * p * (1 - p)
             hessian = torch.einsum("nl,nld,nle->nde", curvature, vectors, vectors) + ridge
-            step = torch.linalg.solve(hessian, grad.unsqueeze(-1)).squeeze(-1)
+            step, singular = torch.linalg.solve_ex(hessian, grad.unsqueeze(-1))
+            step = step.squeeze(-1)
+            # A diverged model (an attack that blew item vectors up to 1e12 and more) swamps
+            # the ridge in float32 and leaves a Hessian singular: that shopper keeps its u.
+            step[(singular != 0) | ~torch.isfinite(step).all(-1)] = 0.0
             if tower.LINEAR_IN_USER:
                 users -= step
             else:
