@@ -308,7 +308,10 @@ def timing_line(results: list[dict[str, Any]], wall_s: float, written: list[Path
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
+    from fedarena.allocator import reuse_freed_memory
     from fedarena.scenario.run import run_scenario
+
+    reuse_freed_memory()  # the process is fedarena's: its rounds reuse each other's pages
 
     started = getattr(args, "started", time.perf_counter())
     scenarios = scenarios_from_args(args)

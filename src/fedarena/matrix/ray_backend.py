@@ -65,6 +65,7 @@ def _cell_task(
         os.chdir(cwd)
     sys.path[:0] = [p for p in path if p not in sys.path and os.path.isdir(p)]
     torch.set_num_threads(1)
+    from fedarena.allocator import reuse_freed_memory
     from fedarena.data import cache
     from fedarena.matrix.worker import run_cell
 
@@ -72,6 +73,7 @@ def _cell_task(
     if not folder.parent.is_dir():  # another machine's path: this node keeps its own
         folder = Path(tempfile.gettempdir()) / "fedarena-worlds"
     cache.use(folder)
+    reuse_freed_memory()  # a Ray worker runs fedarena's cells only
 
     return run_cell(spec, limits)
 

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from fedarena.allocator import reuse_freed_memory
 from fedarena.components import registries
 from fedarena.data import cache
 from fedarena.errors import SpecError
@@ -83,6 +84,7 @@ def worker_main(
     shoppers of a world that an earlier cell built are read from ``worlds``
     (``fedarena.data.cache``)."""
     os.chdir(cwd)  # plugin paths are relative to where the matrix was started
+    reuse_freed_memory()  # this process runs one cell: its rounds reuse each other's pages
     if worlds is not None:
         cache.use(Path(worlds))
     if log is not None:
