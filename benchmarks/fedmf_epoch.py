@@ -7,8 +7,9 @@ An epoch is one round in which every one of the 671 MovieLens users trains (FedM
 the scenario's default local training) and the server aggregates: ``Federation.step``
 with ``clients_per_round = 671``, split into local training (``Federation.train``) and the
 rest of the round. Evaluation is one ``Evaluator`` call (fitting every user's vector,
-sampled HR/NDCG@10 and full-ranking ER@K over a target). One torch thread per process, as
-the matrix runs cells; medians of ``--repeats`` after a warm-up round.
+sampled HR/NDCG@10 and full-ranking ER@K over a target). One torch thread per process and
+freed memory reused (``fedarena.allocator``), as the matrix runs cells; medians of
+``--repeats`` after a warm-up round.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 
 import torch
 
+from fedarena.allocator import reuse_freed_memory
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import build_world
 
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--local-epochs", type=int, default=Scenario().local_epochs)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    reuse_freed_memory()  # as a matrix cell's worker does
     times = measure(args.defense, args.repeats, args.local_epochs)
     print(
         f"FedMF on MovieLens, 671 users per round, {args.local_epochs} local epochs, "

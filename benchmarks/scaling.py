@@ -35,9 +35,11 @@ CATALOG_BOUND = 2.0
 CHILD = """
 import json, resource, statistics, sys, time
 import torch
+from fedarena.allocator import reuse_freed_memory
 from fedarena.scenario.spec import Scenario
 from fedarena.scenario.world import build_world
 torch.set_num_threads(1)
+reuse_freed_memory()  # as a matrix cell's worker does
 start = time.perf_counter()
 world = build_world(Scenario.from_dict({**json.loads(sys.argv[1]), "baselines": False}))
 federation = world.federation(users=world.init_users.clone())
