@@ -18,7 +18,17 @@ import fedarena
 
 ROOT = Path(fedarena.__file__).parent
 LAYERS = [
-    {"errors", "io", "seeds", "options", "registry", "oracles", "sandbox", "monitoring"},
+    {
+        "allocator",
+        "errors",
+        "io",
+        "seeds",
+        "options",
+        "registry",
+        "oracles",
+        "sandbox",
+        "monitoring",
+    },
     {"data", "factorisation", "ncf", "stacked", "model", "metrics"},
     {"training"},
     {"attacks", "defenses", "strategies", "compression"},
