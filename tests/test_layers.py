@@ -29,7 +29,7 @@ LAYERS = [
         "sandbox",
         "monitoring",
     },
-    {"data", "factorisation", "ncf", "stacked", "model", "metrics"},
+    {"data", "factorisation", "ncf", "stacked", "updates", "model", "metrics"},
     {"training"},
     {"attacks", "defenses", "strategies", "compression"},
     {"components", "engine"},

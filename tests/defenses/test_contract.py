@@ -152,3 +152,26 @@ def test_every_setting_of_the_tuning_grid_builds_the_defense(name):
 )
 def test_the_key_hyperparameters_are_in_the_tuning_grids(name, option):
     assert option in tuning_grid_of(DEFENSES.factory(name))
+
+
+COLUMNWISE = [name for name in BUILT_IN if getattr(_declared(name), "columnwise", False)]
+
+
+def test_the_mean_is_declared_column_wise():
+    assert "fedavg" in COLUMNWISE
+
+
+@pytest.mark.parametrize("name", COLUMNWISE)
+def test_a_column_wise_rule_reads_each_column_alone(name):
+    """What ``columnwise`` promises the engine, which then hands the rule only the columns
+    some client changed: the same bits on those columns, zeros elsewhere."""
+    x = random_updates(N, D, seed=3)
+    kept = torch.tensor([1, 4, 9, 22, 35])
+    whole, part = _run(name, x), _run(name, x[:, kept])
+    assert torch.equal(whole.update[kept], part.update)
+    assert part.accepted is None and part.suspicion is None
+    zero_elsewhere = torch.zeros(N, D)
+    zero_elsewhere[:, kept] = x[:, kept]
+    expanded = torch.zeros(D)
+    expanded[kept] = part.update
+    assert torch.equal(_run(name, zero_elsewhere).update, expanded)

@@ -47,7 +47,7 @@ def _federation(defense: str):
     federation = world.federation(users=world.init_users.clone())
     plan = federation.plan_round(0)
     result = federation.train(0, plan.clients, plan.local)
-    honest = list(result.shared - federation.global_params)
+    honest = list(result.updates.dense())
     return federation, plan, honest, result.loss
 
 

@@ -88,3 +88,18 @@ def test_adam_step_equals_torch_optim_adam_on_strided_gradients():
         adam_step(params, grads, first, second, step, lr=0.05)
     for ours, theirs in zip(params, reference, strict=True):
         torch.testing.assert_close(ours, theirs.detach(), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_updates_on_changed_columns_are_the_dense_updates_bit_for_bit(model, population, optimizer):
+    tower, layout, init, users = model
+    config = LocalTraining(epochs=2, batch_size=16, lr=0.05, optimizer=optimizer, prox_mu=0.1)
+    clients = np.array([0, 3, 5, 11, 17, 29])
+    batches = _round_batches(population, len(tower.item_bias), config, clients)
+    trainer = VectorisedTrainer(tower, layout)
+    dense = trainer.train(init, users[clients], batches, config)
+    sparse = trainer.train_updates(init, users[clients], batches, config)
+    columns = sparse.updates.columns
+    assert bool((columns.diff() > 0).all()) and len(columns) < len(init)
+    assert torch.equal(sparse.updates.dense(), dense.shared - init)
+    assert torch.equal(sparse.users, dense.users) and torch.equal(sparse.loss, dense.loss)

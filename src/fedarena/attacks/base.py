@@ -118,6 +118,12 @@ class Attack:
         """The updates actually sent, one per sampled client (default: the honest ones)."""
         return list(updates)
 
+    @property
+    def crafts_updates(self) -> bool:
+        """Whether ``craft`` may change what clients send; if not, the engine skips it and
+        keeps the updates on the columns training changed."""
+        return type(self).craft is not Attack.craft
+
     def reported_examples(self, true_count: int) -> int:
         """The sample count a malicious client reports: ``report_examples`` or the truth."""
         return true_count if self.report_examples is None else self.report_examples

@@ -26,6 +26,12 @@ class Compressor(Protocol):
     def roundtrip(self, sent: list[Any], client_ids: np.ndarray) -> tuple[list[Any], list[int]]: ...
 
 
+class SendsAsIs:
+    """Base of a compressor whose ``roundtrip`` returns every message unchanged: the engine
+    may then keep the honest updates on the columns training changed (``fedarena.updates``)
+    instead of sending it (clients, d) rows."""
+
+
 def raw_bytes(message: Any) -> int:
     """Bytes of a message sent as it is: a tensor's raw data, else 0 (nothing decodable)."""
     return message.numel() * message.element_size() if isinstance(message, Tensor) else 0

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from fedarena.compression.base import COMPRESSORS, raw_bytes
+from fedarena.compression.base import COMPRESSORS, SendsAsIs, raw_bytes
 
 
 @COMPRESSORS.register("none")
-class NoCompression:
+class NoCompression(SendsAsIs):
     """Send the float32 update as it is: 4 d bytes per client."""
 
     def roundtrip(self, sent: list[Any], client_ids: np.ndarray) -> tuple[list[Any], list[int]]:

@@ -233,9 +233,14 @@ class Properties:
     matrix tries (2 to 4 per option, 1 or 2 options, centred on the literature's
     default, each valid for the constructor); empty for a rule whose options are
     not hyperparameters to tune (the means; ``f``, which the scenario gives).
+    ``columnwise``: column j of the output depends on column j of the inputs alone (the
+    same bits whatever the other columns hold) and is 0 where every input is 0, and
+    the rule judges no client; the engine then hands it only the columns some client
+    changed (``fedarena.updates``).
     """
 
     bounded_against: ClassVar[frozenset[str]] = frozenset()
+    columnwise: ClassVar[bool] = False
     permutation_invariant: ClassVar[bool] = True
     tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {}
 

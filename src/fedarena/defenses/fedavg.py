@@ -33,6 +33,7 @@ class FedAvg(Aggregator):
     """
 
     weighted = True  # what subclasses (DP-SGD's server side) average by
+    columnwise = True
 
     def __init__(self, weighted: bool = True) -> None:
         self.weighted = flag("weighted", weighted)

@@ -38,9 +38,15 @@ import torch
 from torch import Tensor
 
 from fedarena.attacks.base import Attack, AttackContext
-from fedarena.compression.base import Compressor
+from fedarena.compression.base import Compressor, SendsAsIs
 from fedarena.data.shoppers import Population
-from fedarena.defenses.base import Defense, HasRequirement, PrivacyAccountant, RoundContext
+from fedarena.defenses.base import (
+    Defense,
+    HasRequirement,
+    PrivacyAccountant,
+    RoundContext,
+    is_finite,
+)
 from fedarena.engine import guard
 from fedarena.engine.assumed_f import AssumedF
 from fedarena.engine.detection import score_auc
@@ -53,12 +59,14 @@ from fedarena.strategies.base import Strategy, epoch_batch
 from fedarena.training.local import (
     Examples,
     LocalBatches,
-    LocalResult,
     LocalTraining,
+    LocalUpdates,
+    SparseTrainer,
     Trainer,
     build_batches,
     training_examples,
 )
+from fedarena.updates import SparseUpdates, merge
 
 
 @dataclass(frozen=True)
@@ -236,10 +244,10 @@ class Federation:
         result = self.trainer.train(self.global_params, user, batches, local)
         return result.shared[0] - self.global_params
 
-    def train(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalResult:
+    def train(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalUpdates:
         """Local training of ``clients`` in round ``round``: the benign ones with ``trainer``
         (client-side defense included), the malicious ones with ``attacker_trainer`` and their
-        attack's options; results in the order of ``clients``."""
+        attack's options; updates in the order of ``clients``."""
         malicious = self.malicious[clients]
         groups = [
             (np.flatnonzero(~malicious), self.trainer, local, False),
@@ -257,16 +265,27 @@ class Federation:
             own = self.users[clients[rows]]
             scores = self.scores(own) if scored else None
             batches = self.client_data.batches(round, clients[rows], options, scores)
-            results.append((rows, trainer.train(self.global_params, own, batches, options)))
-        if len(results) == 1:  # one group holds every client, in order: no (n, d) copy
+            results.append((rows, self._updates(trainer, own, batches, options)))
+        if len(results) == 1:  # one group holds every client, in order
             return results[0][1]
-        shared = self.global_params.new_empty(len(clients), len(self.global_params))
         users = self.users.new_empty(len(clients), self.users.shape[1])
         loss = torch.empty(len(clients))
         for rows, result in results:
             index = torch.from_numpy(rows)
-            shared[index], users[index], loss[index] = result.shared, result.users, result.loss
-        return LocalResult(shared, users, loss)
+            users[index], loss[index] = result.users, result.loss
+        parts = [(torch.from_numpy(rows), result.updates) for rows, result in results]
+        return LocalUpdates(merge(parts, len(clients)), users, loss)
+
+    def _updates(
+        self, trainer: Trainer, users: Tensor, batches: LocalBatches, local: LocalTraining
+    ) -> LocalUpdates:
+        """``trainer``'s updates from the global model, on the columns it changed where it can
+        say which."""
+        if isinstance(trainer, SparseTrainer):
+            return trainer.train_updates(self.global_params, users, batches, local)
+        result = trainer.train(self.global_params, users, batches, local)
+        updates = result.shared.sub_(self.global_params)  # the trainer's fresh tensor
+        return LocalUpdates(SparseUpdates.from_dense(updates), result.users, result.loss)
 
     def scores(self, users: Tensor) -> Tensor:
         """Every item's score for each of ``users`` under the current global model."""
@@ -279,7 +298,10 @@ class Federation:
         clients = plan.clients
         result = self.train(round, clients, plan.local)
         self.users[clients] = result.users
-        updates = result.shared.sub_(self.global_params)  # the trainer's fresh tensor
+        weights = [float(self.client_data.reported_count(int(c))) for c in clients]
+        if not self.attack.crafts_updates:
+            return self.finish_round(plan, result.updates, weights, result.loss)
+        updates = result.updates.dense()
         is_malicious = torch.from_numpy(self.malicious[clients])
         omniscient = self.attack.knowledge == "omniscient"
         sent = self.attack.craft(
@@ -294,27 +316,29 @@ class Federation:
                 benign_updates=updates[~is_malicious] if omniscient else None,
             ),
         )
-        weights = [float(self.client_data.reported_count(int(c))) for c in clients]
         return self.finish_round(plan, sent, weights, result.loss)
 
     def finish_round(
-        self, plan: RoundPlan, sent: list[Any], weights: list[float | None], losses: Tensor
+        self,
+        plan: RoundPlan,
+        sent: list[Any] | SparseUpdates,
+        weights: list[float | None],
+        losses: Tensor,
     ) -> RoundRecord:
         """The server's half of a round, from what the clients sent to the next global model.
 
         ``sent[i]`` and ``weights[i]`` are what client ``plan.clients[i]`` sent and
         its reported number of examples (rejected with its update unless
         ``guard.usable_weight`` accepts it); ``losses[i]`` its training loss. Shared by the
-        in-process engine and the Flower strategy (``fedarena.flower``).
+        in-process engine and the Flower strategy (``fedarena.flower``); the in-process
+        engine may send the honest updates as ``SparseUpdates``.
         """
         round, clients, generator = plan.round, plan.clients, plan.generator
         self.participation[clients] += 1
         if self.accountant is not None:
             self.accountant.step(clients)
-        received, sent_bytes = self.compressor.roundtrip(sent, clients)
         counts = [guard.usable_weight(w) for w in weights]
-        usable = [u if w is not None else None for u, w in zip(received, counts, strict=True)]
-        kept, valid = guard.screen(usable, len(self.global_params))
+        kept, valid, sent_bytes = self._receive(sent, counts, clients)
         weight = torch.tensor([w or 0.0 for w in counts], dtype=torch.float32)
         is_malicious = torch.from_numpy(self.malicious[clients])
         accepted = valid.clone()
@@ -323,17 +347,22 @@ class Federation:
         f = f if self.assumed_f.mode == "oracle" else max(0, f - int((~valid).sum()))
         unmet = len(kept) > 0 and not self._requirement_met(len(kept), f)
         # Before the defense runs, which may change its input in place.
-        norms = kept.double().norm(dim=1) if self.observer is not None else None
+        norms = kept.values.double().norm(dim=1) if self.observer is not None else None
         skipped, auc = True, None
         if len(kept) and not unmet:
+            # A column-wise rule aggregates the columns someone changed; the rest stay 0.
+            columnwise = getattr(self.defense, "columnwise", False)
             aggregate = self.defense.aggregate(
-                kept,
+                kept.values if columnwise else kept.dense(),
                 weight[valid],
                 RoundContext(
                     round=round,
                     n_malicious=f,
                     client_ids=clients[valid.numpy()],
-                    global_params=self.global_params.clone(),  # a defense cannot harm it
+                    # a defense cannot harm it
+                    global_params=(
+                        kept.restrict(self.global_params) if columnwise else self.global_params
+                    ).clone(),
                     generator=generator,
                     server_update=(
                         (lambda: self._server_update(round, plan.local))
@@ -348,8 +377,9 @@ class Federation:
                 suspicion = torch.full((len(clients),), float("inf"), dtype=torch.float64)
                 suspicion[valid] = aggregate.suspicion.double()
                 auc = score_auc(suspicion.numpy(), is_malicious.numpy())
-            new_params = self.strategy.server_step(self.global_params, aggregate.update, round)
-            if torch.isfinite(new_params).all():
+            update = kept.expand(aggregate.update) if columnwise else aggregate.update
+            new_params = self.strategy.server_step(self.global_params, update, round)
+            if is_finite(new_params):
                 self.global_params = new_params.detach().float()
                 skipped = False
         flagged = ~accepted
@@ -377,6 +407,23 @@ class Federation:
             )
         self.history.append(record)
         return record
+
+    def _receive(
+        self, sent: list[Any] | SparseUpdates, counts: list[float | None], clients: np.ndarray
+    ) -> tuple[SparseUpdates, Tensor, list[int]]:
+        """What the server keeps of what ``clients`` sent (with usable ``counts``): the
+        well-formed updates, the mask of their senders and the bytes each client sent.
+        Uncompressed updates that the engine holds on their changed columns stay there."""
+        if isinstance(sent, SparseUpdates) and isinstance(self.compressor, SendsAsIs):
+            usable = torch.tensor([c is not None for c in counts], dtype=torch.bool)
+            kept, valid = guard.screen_sparse(sent, usable)
+            return kept, valid, [4 * sent.dim] * len(sent)  # float32 on the wire
+        if isinstance(sent, SparseUpdates):
+            sent = list(sent.dense())
+        received, sent_bytes = self.compressor.roundtrip(sent, clients)
+        usable = [u if w is not None else None for u, w in zip(received, counts, strict=True)]
+        dense, valid = guard.screen(usable, len(self.global_params))
+        return SparseUpdates.from_dense(dense), valid, sent_bytes
 
     def _requirement_met(self, n: int, f: int) -> bool:
         """Whether the defense can aggregate ``n`` updates with ``f`` assumed malicious; if not,

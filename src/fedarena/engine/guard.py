@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from fedarena.attacks.base import MAX_REPORTED_EXAMPLES
+from fedarena.updates import SparseUpdates
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -50,6 +51,15 @@ def screen(sent: list[Any], dim: int) -> tuple[Tensor, Tensor]:
         return torch.empty(0, dim), valid
     whole = _rows_of_one_matrix(kept)
     return (torch.stack(kept) if whole is None else whole), valid
+
+
+def screen_sparse(updates: SparseUpdates, usable: Tensor) -> tuple[SparseUpdates, Tensor]:
+    """As ``screen`` for updates the engine computed itself (right type and shape), restricted
+    to the clients ``usable`` marks: the kept ones and the (n,) mask of who sent them. The
+    zero columns add nothing to a norm, so the kept columns decide."""
+    norms = torch.linalg.vector_norm(updates.values, dim=1, dtype=torch.float64)
+    valid = usable & (norms <= FLOAT32_MAX)
+    return updates.select(valid), valid
 
 
 def _rows_of_one_matrix(rows: list[Tensor]) -> Tensor | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor
 
 from fedarena.errors import FedarenaError
 from fedarena.training.objective import LOSSES
+from fedarena.updates import SparseUpdates
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -216,6 +217,16 @@ class LocalResult:
     loss: Tensor
 
 
+@dataclass(frozen=True)
+class LocalUpdates:
+    """As ``LocalResult``, with the updates (new minus global shared parameters) kept on the
+    columns training changed."""
+
+    updates: SparseUpdates
+    users: Tensor
+    loss: Tensor
+
+
 class Trainer(Protocol):
     """What every trainer does (vectorised, sequential, DP-SGD): one round of local training of
     the clients whose batches are given, from the same global parameters. The result's
@@ -224,6 +235,15 @@ class Trainer(Protocol):
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
     ) -> LocalResult: ...
+
+
+@runtime_checkable
+class SparseTrainer(Trainer, Protocol):
+    """A trainer that can also return its updates on the columns it changed."""
+
+    def train_updates(
+        self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
+    ) -> LocalUpdates: ...
 
 
 def proximal_term(shared: Tensor, anchor: Tensor, mu: float) -> Tensor:

@@ -29,6 +29,7 @@ float rounding; the engine tests check it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -38,8 +39,15 @@ from torch import Tensor
 from fedarena.model import Recommender, SharedLayout
 from fedarena.stacked import gather_rows
 from fedarena.training.contrastive import ContrastiveTerm
-from fedarena.training.local import LocalBatches, LocalResult, LocalTraining, lock_step
+from fedarena.training.local import (
+    LocalBatches,
+    LocalResult,
+    LocalTraining,
+    LocalUpdates,
+    lock_step,
+)
 from fedarena.training.objective import batch_loss, mean_loss_derivative
+from fedarena.updates import SparseUpdates
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -63,6 +71,26 @@ class VectorisedTrainer:
     def train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
     ) -> LocalResult:
+        trained = self._train(global_params, users, batches, config)
+        shared = global_params.repeat(batches.n_clients, 1)  # each client's sent vector
+        shared[:, trained.support.columns] = trained.values
+        return LocalResult(shared, trained.users, trained.loss)
+
+    def train_updates(
+        self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
+    ) -> LocalUpdates:
+        """As ``train``, with the updates (new minus global parameters) on the columns that
+        training changed: at 200,000 items a round's clients change a few thousand rows."""
+        trained = self._train(global_params, users, batches, config)
+        columns = trained.support.columns
+        updates = trained.values.sub_(global_params[columns])
+        return LocalUpdates(
+            SparseUpdates(updates, columns, len(global_params)), trained.users, trained.loss
+        )
+
+    def _train(
+        self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
+    ) -> _Trained:
         n = batches.n_clients
         steps = batches.steps
         plan = lock_step(batches)
@@ -130,25 +158,81 @@ class VectorisedTrainer:
                 config,
             )
             loss_sum[:k] += batch_loss(batch.scores, labels[block], weight[block], config.loss)
-        inverse = torch.argsort(order)
+        support = _Support(self.layout, per_item, rows, bounds, order, n)
         trained = dict(zip(start, params[:-1], strict=True))
-        shared = global_params.repeat(n, 1)  # each client's sent vector, in the callers' order
-        client = order[torch.repeat_interleave(bounds.diff())]  # each table row's client
-        offsets = dict(zip(self.layout.names, np.cumsum([0, *self.layout.sizes]), strict=False))
-        for name, size in zip(self.layout.names, self.layout.sizes, strict=True):
-            if name in per_item:
-                delta = (trained[name] - start[name]).reshape(len(rows), -1)
-                width = delta.shape[1]
-                columns = int(offsets[name]) + rows[:, None] * width + torch.arange(width)
-                at = client[:, None] * shared.shape[1] + columns
-                shared.view(-1).index_add_(0, at.reshape(-1), delta.reshape(-1))
-            else:
-                shared[order, offsets[name] : offsets[name] + size] = trained[name].reshape(n, -1)
-        return LocalResult(
-            shared=shared,
+        inverse = torch.argsort(order)
+        return _Trained(
+            support,
+            support.trained_values(global_params, trained, start),
             users=params[-1][inverse],
             loss=loss_sum[inverse] / steps.clamp_min(1).to(loss_sum.dtype),
         )
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """A round's training outcome on the columns it changed: ``values[c, j]`` is client c's
+    new parameter at column ``support.columns[j]`` (every other column is the global
+    model's), in the callers' order."""
+
+    support: _Support
+    values: Tensor
+    users: Tensor
+    loss: Tensor
+
+
+class _Support:
+    """The columns of the flat parameter vector that a round's training may change: every
+    client's own item rows of the per-item parameters, and every dense parameter."""
+
+    def __init__(
+        self,
+        layout: SharedLayout,
+        per_item: tuple[str, ...],
+        rows: Tensor,
+        bounds: Tensor,
+        order: Tensor,
+        n: int,
+    ) -> None:
+        self.n = n
+        self.rows = rows
+        self.client = order[torch.repeat_interleave(bounds.diff())]  # each table row's client
+        self.order = order
+        offsets = np.cumsum([0, *layout.sizes])
+        distinct = torch.unique(rows)
+        pieces, self.at = [], {}
+        position = 0
+        for name, shape, size, offset in zip(
+            layout.names, layout.shapes, layout.sizes, offsets, strict=False
+        ):
+            if name in per_item:
+                width = size // shape[0]
+                piece = (int(offset) + distinct[:, None] * width + torch.arange(width)).reshape(-1)
+                # where each table row's entries sit among the kept columns
+                start = position + torch.searchsorted(distinct, rows)[:, None] * width
+                self.at[name] = start + torch.arange(width)
+            else:
+                piece = torch.arange(int(offset), int(offset) + size)
+                self.at[name] = torch.arange(position, position + size)
+            pieces.append(piece)
+            position += len(piece)
+        self.columns = torch.cat(pieces)
+        self.per_item = per_item
+
+    def trained_values(
+        self, global_params: Tensor, trained: dict[str, Tensor], start: dict[str, Tensor]
+    ) -> Tensor:
+        """(n, kept columns): each client's new parameters there, in the callers' order; a
+        client's item row it did not train is the global model's, bit for bit."""
+        values = global_params[self.columns].repeat(self.n, 1)
+        for name, at in self.at.items():
+            if name in self.per_item:
+                delta = (trained[name] - start[name]).reshape(len(self.rows), -1)
+                flat = self.client[:, None] * values.shape[1] + at
+                values.view(-1).index_add_(0, flat.reshape(-1), delta.reshape(-1))
+            else:
+                values[self.order[:, None], at] = trained[name].reshape(self.n, -1)
+        return values
 
 
 def _active(name: str, table: Tensor, per_item: tuple[str, ...], k: int, end: int) -> Tensor:
