@@ -17,8 +17,10 @@ from fedarena.matrix.local_cluster import LocalCluster, processes
 from fedarena.matrix.store import STORE_NAME, ResultStore
 from tiny import TINY, toml
 
-# 16 cells of 4 rounds (under a second each): enough for a node to die with a cell on it; the
-# 156 smoke cells would take minutes on 2 shared cores.
+# 16 cells of 25 rounds (about a second each): long enough that the second node, whose Ray
+# worker starts seconds after the head's, takes a cell before the head has run them all (at 4
+# rounds, with baselines cached per world, the head sometimes finished all 16 first); the 156
+# smoke cells would take minutes on 2 shared cores.
 BODY = """
 seed = [0, 1, 2, 3]
 attack = ["none", "label_flip"]
@@ -43,7 +45,7 @@ def local(tmp_path_factory):
     """The matrix file and the local backend's results, run once for the module's tests."""
     folder = tmp_path_factory.mktemp("local")
     path = folder / "m.toml"
-    path.write_text(toml(replace(TINY, rounds=4, baselines=True)) + BODY)
+    path.write_text(toml(replace(TINY, rounds=25, baselines=True)) + BODY)
     assert main(_matrix(path, folder / "out", "--workers", "2")) == 0
     results = _results(folder / "out")
     assert len(results) == CELLS and {s for s, _ in results.values()} == {"done"}
