@@ -25,6 +25,9 @@ class SparseUpdates:
 
     ``values[i, j]`` is update i's entry at column ``columns[j]``; ``columns`` is
     increasing, or ``None`` for every column (``values`` is then the (n, dim) matrix).
+    ``row_norms``, where given, are the rows' float64 L2 norms as their producer computed
+    them from the few entries each client changed (with every client's own items the kept
+    columns are most of a catalog, and each row mostly zeros).
 
     >>> u = SparseUpdates(torch.tensor([[1.0, 2.0]]), torch.tensor([0, 3]), 4)
     >>> u.dense()
@@ -36,6 +39,7 @@ class SparseUpdates:
     values: Tensor
     columns: Tensor | None
     dim: int
+    row_norms: Tensor | None = None
 
     @classmethod
     def from_dense(cls, matrix: Tensor) -> SparseUpdates:
@@ -62,6 +66,12 @@ class SparseUpdates:
         out[self.columns] = vector
         return out
 
+    def norms(self) -> Tensor:
+        """The (n,) float64 L2 norms of the updates."""
+        if self.row_norms is not None:
+            return self.row_norms
+        return torch.linalg.vector_norm(self.values, dim=1, dtype=torch.float64)
+
     def restrict(self, vector: Tensor) -> Tensor:
         """The kept columns of a (dim,) vector."""
         return vector if self.columns is None else vector[self.columns]
@@ -70,21 +80,27 @@ class SparseUpdates:
         """The updates at ``rows`` (a boolean mask), same columns."""
         if bool(rows.all()):
             return self
-        return SparseUpdates(self.values[rows], self.columns, self.dim)
+        norms = None if self.row_norms is None else self.row_norms[rows]
+        return SparseUpdates(self.values[rows], self.columns, self.dim, norms)
 
 
 def merge(parts: list[tuple[Tensor, SparseUpdates]], n: int) -> SparseUpdates:
     """One ``SparseUpdates`` of ``n`` rows from ``parts``: (row indices, their updates), the
     indices of all parts together covering 0..n-1 once; the columns are their union."""
     dim = parts[0][1].dim
+    norms = None
+    if all(part.row_norms is not None for _, part in parts):
+        norms = torch.empty(n, dtype=torch.float64)
+        for rows, part in parts:
+            norms[rows] = part.row_norms
     if any(part.columns is None for _, part in parts):
         values = parts[0][1].values.new_empty(n, dim)
         for rows, part in parts:
             values[rows] = part.dense()
-        return SparseUpdates(values, None, dim)
+        return SparseUpdates(values, None, dim, norms)
     columns = torch.unique(torch.cat([part.columns for _, part in parts]))  # type: ignore[misc]
     values = parts[0][1].values.new_zeros(n, len(columns))
     for rows, part in parts:
         at = torch.searchsorted(columns, part.columns)  # type: ignore[arg-type]
         values[rows[:, None], at] = part.values
-    return SparseUpdates(values, columns, dim)
+    return SparseUpdates(values, columns, dim, norms)

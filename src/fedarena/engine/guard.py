@@ -57,7 +57,7 @@ def screen_sparse(updates: SparseUpdates, usable: Tensor) -> tuple[SparseUpdates
     """As ``screen`` for updates the engine computed itself (right type and shape), restricted
     to the clients ``usable`` marks: the kept ones and the (n,) mask of who sent them. The
     zero columns add nothing to a norm, so the kept columns decide."""
-    norms = torch.linalg.vector_norm(updates.values, dim=1, dtype=torch.float64)
+    norms = updates.norms()
     valid = usable & (norms <= FLOAT32_MAX)
     return updates.select(valid), valid
 

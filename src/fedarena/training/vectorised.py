@@ -73,20 +73,30 @@ class VectorisedTrainer:
     ) -> LocalResult:
         trained = self._train(global_params, users, batches, config)
         shared = global_params.repeat(batches.n_clients, 1)  # each client's sent vector
-        shared[:, trained.support.columns] = trained.values
+        dim, columns = len(global_params), trained.support.columns
+        for part in trained.parts:
+            flat = part.client[:, None] * dim + columns[part.at]
+            shared.view(-1)[flat.reshape(-1)] = part.new.reshape(-1)
         return LocalResult(shared, trained.users, trained.loss)
 
     def train_updates(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
     ) -> LocalUpdates:
         """As ``train``, with the updates (new minus global parameters) on the columns that
-        training changed: at 200,000 items a round's clients change a few thousand rows."""
+        training changed: at 200,000 items a round's clients change a few thousand rows.
+        Their norms come from each client's own entries, not from its row of the matrix."""
         trained = self._train(global_params, users, batches, config)
         columns = trained.support.columns
-        updates = trained.values.sub_(global_params[columns])
-        return LocalUpdates(
-            SparseUpdates(updates, columns, len(global_params)), trained.users, trained.loss
-        )
+        updates = global_params.new_zeros(batches.n_clients, len(columns))
+        squares = torch.zeros(batches.n_clients, dtype=torch.float64)
+        for part in trained.parts:
+            change = part.new - part.old
+            flat = part.client[:, None] * len(columns) + part.at
+            updates.view(-1)[flat.reshape(-1)] = change.reshape(-1)
+            norms = torch.linalg.vector_norm(change, dim=1, dtype=torch.float64)
+            squares.index_add_(0, part.client, norms.square())
+        sparse = SparseUpdates(updates, columns, len(global_params), squares.sqrt())
+        return LocalUpdates(sparse, trained.users, trained.loss)
 
     def _train(
         self, global_params: Tensor, users: Tensor, batches: LocalBatches, config: LocalTraining
@@ -163,7 +173,7 @@ class VectorisedTrainer:
         inverse = torch.argsort(order)
         return _Trained(
             support,
-            support.trained_values(global_params, trained, start),
+            support.changed(trained, start),
             users=params[-1][inverse],
             loss=loss_sum[inverse] / steps.clamp_min(1).to(loss_sum.dtype),
         )
@@ -171,14 +181,26 @@ class VectorisedTrainer:
 
 @dataclass(frozen=True)
 class _Trained:
-    """A round's training outcome on the columns it changed: ``values[c, j]`` is client c's
-    new parameter at column ``support.columns[j]`` (every other column is the global
-    model's), in the callers' order."""
+    """A round's training outcome where it may differ from the global model: ``parts``, one
+    per trained parameter, placed among ``support.columns``; users and losses in the
+    callers' order."""
 
     support: _Support
-    values: Tensor
+    parts: list[_Changed]
     users: Tensor
     loss: Tensor
+
+
+@dataclass(frozen=True)
+class _Changed:
+    """One parameter's trained values: row ``r`` of ``new`` is client ``client[r]``'s (in
+    the callers' order) at the kept columns ``at[r]``, where the global model holds
+    ``old[r]``."""
+
+    client: Tensor
+    at: Tensor
+    new: Tensor
+    old: Tensor
 
 
 class _Support:
@@ -219,20 +241,21 @@ class _Support:
         self.columns = torch.cat(pieces)
         self.per_item = per_item
 
-    def trained_values(
-        self, global_params: Tensor, trained: dict[str, Tensor], start: dict[str, Tensor]
-    ) -> Tensor:
-        """(n, kept columns): each client's new parameters there, in the callers' order; a
-        client's item row it did not train is the global model's, bit for bit."""
-        values = global_params[self.columns].repeat(self.n, 1)
+    def changed(self, trained: dict[str, Tensor], start: dict[str, Tensor]) -> list[_Changed]:
+        """Each parameter's new values where training may have changed them. An item row's
+        new value is its global value plus the client's change, as adding that change to the
+        global vector gives it, bit for bit."""
+        parts = []
         for name, at in self.at.items():
             if name in self.per_item:
-                delta = (trained[name] - start[name]).reshape(len(self.rows), -1)
-                flat = self.client[:, None] * values.shape[1] + at
-                values.view(-1).index_add_(0, flat.reshape(-1), delta.reshape(-1))
+                old = start[name].reshape(len(self.rows), -1)
+                new = old + (trained[name].reshape(len(self.rows), -1) - old)
+                parts.append(_Changed(self.client, at, new, old))
             else:
-                values[self.order[:, None], at] = trained[name].reshape(self.n, -1)
-        return values
+                old = start[name][:1].reshape(1, -1)  # the same global values for every client
+                new = trained[name].reshape(self.n, -1)
+                parts.append(_Changed(self.order, at.expand(self.n, -1), new, old))
+        return parts
 
 
 def _active(name: str, table: Tensor, per_item: tuple[str, ...], k: int, end: int) -> Tensor:
