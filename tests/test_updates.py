@@ -59,3 +59,25 @@ def test_merge_with_a_dense_part_is_dense():
     assert merged.columns is None
     assert torch.equal(merged.dense()[1], sparse.dense()[0])
     assert torch.equal(merged.dense()[[0, 2]], dense.values)
+
+
+def test_given_row_norms_follow_their_rows_through_select_and_merge():
+    first, second = _sparse(2, 10, [0, 4, 5], seed=8), _sparse(3, 10, [4, 9], seed=9)
+    first = SparseUpdates(first.values, first.columns, first.dim, first.norms() + 1.0)
+    assert torch.equal(first.norms(), first.row_norms)
+    mask = torch.tensor([False, True])
+    assert torch.equal(first.select(mask).norms(), first.row_norms[mask])
+    # one part without them: the merged norms are computed from the merged values
+    rows_first, rows_second = torch.tensor([1, 3]), torch.tensor([0, 2, 4])
+    merged = merge([(rows_first, first), (rows_second, second)], 5)
+    assert merged.row_norms is None
+    second = SparseUpdates(second.values, second.columns, second.dim, second.norms() + 2.0)
+    merged = merge([(rows_first, first), (rows_second, second)], 5)
+    assert torch.equal(merged.norms()[rows_first], first.row_norms)
+    assert torch.equal(merged.norms()[rows_second], second.row_norms)
+
+
+def test_norms_without_given_ones_are_the_float64_norms_of_the_rows():
+    u = _sparse(4, 12, [1, 2, 11], seed=10)
+    expected = torch.linalg.vector_norm(u.dense().double(), dim=1)
+    torch.testing.assert_close(u.norms(), expected, rtol=1e-15, atol=0.0)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from fedarena.attacks.base import MAX_REPORTED_EXAMPLES
-from fedarena.engine.guard import screen, usable_weight
+from fedarena.engine.guard import screen, screen_sparse, usable_weight
 from fedarena.scenario.world import build_world
+from fedarena.updates import SparseUpdates
 from tiny import TINY
 
 
@@ -82,3 +83,16 @@ def test_rows_of_one_matrix_are_screened_without_a_copy_and_others_stacked():
         assert kept.data_ptr() != matrix.data_ptr()
     kept, valid = screen([matrix[0], torch.full((3,), float("nan")), matrix[1]], 3)
     assert valid.tolist() == [True, False, True] and torch.equal(kept, matrix[:2])
+
+
+def test_the_sparse_screen_refuses_a_non_finite_or_float32_overflowing_norm():
+    values = torch.ones(5, 2)
+    given = torch.tensor([1.0, float("nan"), float("inf"), 1e39, 2.0], dtype=torch.float64)
+    usable = torch.tensor([True, True, True, True, False])
+    kept, valid = screen_sparse(SparseUpdates(values, torch.tensor([0, 3]), 6, given), usable)
+    assert valid.tolist() == [True, False, False, False, False]
+    assert len(kept) == 1 and torch.equal(kept.norms(), given[:1])
+    # without given norms it computes them: an infinite entry is refused likewise
+    values[1, 0] = float("inf")
+    _, valid = screen_sparse(SparseUpdates(values, None, 2), torch.ones(5, dtype=torch.bool))
+    assert valid.tolist() == [True, False, True, True, True]

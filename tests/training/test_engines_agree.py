@@ -103,3 +103,21 @@ def test_updates_on_changed_columns_are_the_dense_updates_bit_for_bit(model, pop
     assert bool((columns.diff() > 0).all()) and len(columns) < len(init)
     assert torch.equal(sparse.updates.dense(), dense.shared - init)
     assert torch.equal(sparse.users, dense.users) and torch.equal(sparse.loss, dense.loss)
+    # the norms it computed from each client's own rows are the norms of its updates
+    whole = torch.linalg.vector_norm(dense.shared - init, dim=1, dtype=torch.float64)
+    assert sparse.updates.row_norms is not None
+    torch.testing.assert_close(sparse.updates.row_norms, whole, rtol=1e-12, atol=0.0)
+
+
+def test_a_client_whose_training_goes_non_finite_gets_a_non_finite_norm(model, population):
+    tower, layout, init, users = model
+    config = LocalTraining(epochs=1, batch_size=16, lr=0.05, optimizer="sgd", prox_mu=0.0)
+    clients = np.array([0, 3, 5])
+    batches = _round_batches(population, len(tower.item_bias), config, clients)
+    trained = VectorisedTrainer(tower, layout).train_updates(init, users[clients], batches, config)
+    poisoned = users[clients].clone()
+    poisoned[1] = float("nan")  # client 3's own vector: only its item rows' steps see it
+    result = VectorisedTrainer(tower, layout).train_updates(init, poisoned, batches, config)
+    norms = result.updates.norms()
+    assert bool(norms[1].isnan()) and bool(torch.isfinite(norms[[0, 2]]).all())
+    assert torch.equal(norms[[0, 2]], trained.updates.norms()[[0, 2]])

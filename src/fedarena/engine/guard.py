@@ -56,7 +56,8 @@ def screen(sent: list[Any], dim: int) -> tuple[Tensor, Tensor]:
 def screen_sparse(updates: SparseUpdates, usable: Tensor) -> tuple[SparseUpdates, Tensor]:
     """As ``screen`` for updates the engine computed itself (right type and shape), restricted
     to the clients ``usable`` marks: the kept ones and the (n,) mask of who sent them. The
-    zero columns add nothing to a norm, so the kept columns decide."""
+    zero columns add nothing to a norm, so the kept columns (or the norms the trainer
+    computed from each client's own rows) decide."""
     norms = updates.norms()
     valid = usable & (norms <= FLOAT32_MAX)
     return updates.select(valid), valid
