@@ -195,7 +195,8 @@ class _Trained:
 class _Changed:
     """One parameter's trained values: row ``r`` of ``new`` is client ``client[r]``'s (in
     the callers' order) at the kept columns ``at[r]``, where the global model holds
-    ``old[r]``."""
+    ``old[r]`` (a per-item table's rows) or ``old[0]`` (a dense parameter: one row, the
+    same for every client)."""
 
     client: Tensor
     at: Tensor
@@ -221,7 +222,7 @@ class _Support:
         self.client = order[torch.repeat_interleave(bounds.diff())]  # each table row's client
         self.order = order
         offsets = np.cumsum([0, *layout.sizes])
-        distinct = torch.unique(rows)
+        distinct, rank = _distinct(rows)
         pieces, self.at = [], {}
         position = 0
         for name, shape, size, offset in zip(
@@ -231,7 +232,7 @@ class _Support:
                 width = size // shape[0]
                 piece = (int(offset) + distinct[:, None] * width + torch.arange(width)).reshape(-1)
                 # where each table row's entries sit among the kept columns
-                start = position + torch.searchsorted(distinct, rows)[:, None] * width
+                start = position + rank[:, None] * width
                 self.at[name] = start + torch.arange(width)
             else:
                 piece = torch.arange(int(offset), int(offset) + size)
@@ -256,6 +257,17 @@ class _Support:
                 new = trained[name].reshape(self.n, -1)
                 parts.append(_Changed(self.order, at.expand(self.n, -1), new, old))
         return parts
+
+
+def _distinct(rows: Tensor) -> tuple[Tensor, Tensor]:
+    """``torch.unique(rows, sorted=True, return_inverse=True)`` for item ids, by a table over
+    the catalog instead of a sort: a round's rows are many more than its distinct items
+    (440,000 entries over 9,066 items with all 671 MovieLens clients), and the table costs
+    one pass over the catalog however few rows there are."""
+    present = rows.new_zeros(int(rows.max()) + 1 if rows.numel() else 0, dtype=torch.bool)
+    present[rows] = True
+    rank = torch.cumsum(present, 0) - 1
+    return present.nonzero().squeeze(1), rank[rows]
 
 
 def _active(name: str, table: Tensor, per_item: tuple[str, ...], k: int, end: int) -> Tensor:
