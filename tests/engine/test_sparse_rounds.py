@@ -5,9 +5,10 @@ round's clients trained (``fedarena.updates``) and hands a column-wise rule only
 those columns. Each case runs the same federation twice, once with trainers that
 can only return dense parameters, and compares every round: the records (every metric)
 bit for bit, the global parameters and the private user vectors (trained from them) to
-within the weighted mean's rounding. The mean is a BLAS product whose summation order may depend on how many
-columns it is given: on an AVX-512 CPU, ``w @ X[:, cols]`` differs from ``(w @ X)[cols]``
-in the last bit of a few columns (5 of 1,000 at 8 clients), on an AVX2 CPU in none.
+within the weighted mean's rounding. The mean is a BLAS product whose summation order
+may depend on how many columns it is given: on an AVX-512 CPU, ``w @ X[:, cols]``
+differs from ``(w @ X)[cols]`` in the last bit of a few columns (5 of 1,000 at 8
+clients), on an AVX2 CPU in none.
 """
 
 from __future__ import annotations
