@@ -74,7 +74,7 @@ def test_changed_columns_round_equals_the_dense_round(fields):
     sparse_records, sparse_params, sparse_users = _rounds(scenario, dense=False)
     dense_records, dense_params, dense_users = _rounds(scenario, dense=True)
     assert sparse_records == dense_records
-    # a few float32 ulps: far below what any round changes (checked on the last line)
+    # a few float32 ulps; the last line checks that the rounds moved the parameters at all
     torch.testing.assert_close(sparse_params, dense_params, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(sparse_users, dense_users, rtol=1e-6, atol=1e-7)
     assert not torch.equal(sparse_params, build_world(scenario).init_params)
