@@ -98,9 +98,18 @@ def merge(parts: list[tuple[Tensor, SparseUpdates]], n: int) -> SparseUpdates:
         for rows, part in parts:
             values[rows] = part.dense()
         return SparseUpdates(values, None, dim, norms)
-    columns = torch.unique(torch.cat([part.columns for _, part in parts]))  # type: ignore[misc]
+    # the union by a presence table over the dimension and each column's rank in it: one
+    # pass over d instead of a sort and a search (a round's two groups keep ~33,000 columns)
+    present = torch.zeros(dim, dtype=torch.bool)
+    for _, part in parts:
+        present[part.columns] = True
+    columns = present.nonzero().squeeze(1)
+    rank = torch.cumsum(present, 0) - 1
     values = parts[0][1].values.new_zeros(n, len(columns))
     for rows, part in parts:
-        at = torch.searchsorted(columns, part.columns)  # type: ignore[arg-type]
-        values[rows[:, None], at] = part.values
+        block = part.values
+        if len(part.columns) < len(columns):  # type: ignore[arg-type]
+            at = rank[part.columns]
+            block = block.new_zeros(len(rows), len(columns)).index_copy_(1, at, block)
+        values.index_copy_(0, rows, block)
     return SparseUpdates(values, columns, dim, norms)
