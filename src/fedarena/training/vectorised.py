@@ -30,7 +30,6 @@ float rounding; the engine tests check it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -135,13 +134,24 @@ class VectorisedTrainer:
         first_moments = [torch.zeros_like(p) for p in params]
         second_moments = [torch.zeros_like(p) for p in params]
         loss_sum = global_params.new_zeros(n)
+        live = None
         for t in range(batches.n_steps):
             k, block = plan.active[t], plan.block(t)
-            end = int(bounds[k])  # the active clients' rows are a prefix too
-            active = partial(_active, per_item=per_item, k=k, end=end)
-            shared = {name: active(name, p) for name, p in zip(names, params, strict=False)}
+            if live is None or live.k != k:  # the active prefix shrank: views of its rows
+                live = _Live.of(
+                    names,
+                    per_item,
+                    k,
+                    int(bounds[k]),
+                    start,
+                    params,
+                    first_moments,
+                    second_moments,
+                    with_anchor=config.prox_mu > 0,
+                )
+            shared = live.shared
             batch = self.tower.stacked_forward(
-                shared, params[-1][:k], local_items[block], items[block]
+                shared, live.params[-1], local_items[block], items[block]
             )
             dscore = mean_loss_derivative(batch.scores, labels[block], weight[block], config.loss)
             grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore)
@@ -157,16 +167,8 @@ class VectorisedTrainer:
             grads = [grads[name] for name in names]
             if config.prox_mu > 0:
                 for name, g in zip(names, grads, strict=True):
-                    g.add_(shared[name] - active(name, start[name]), alpha=config.prox_mu)
-            views = [*names, "user"]
-            local_step(
-                [active(v, p) for v, p in zip(views, params, strict=True)],
-                [*grads, user_grad],
-                [active(v, m) for v, m in zip(views, first_moments, strict=True)],
-                [active(v, m) for v, m in zip(views, second_moments, strict=True)],
-                t + 1,
-                config,
-            )
+                    g.add_(shared[name] - live.anchor[name], alpha=config.prox_mu)
+            local_step(live.params, [*grads, user_grad], live.first, live.second, t + 1, config)
             loss_sum[:k] += batch_loss(batch.scores, labels[block], weight[block], config.loss)
         support = _Support(self.layout, per_item, rows, bounds, order, n)
         trained = dict(zip(start, params[:-1], strict=True))
@@ -270,10 +272,45 @@ def _distinct(rows: Tensor) -> tuple[Tensor, Tensor]:
     return present.nonzero().squeeze(1), rank[rows]
 
 
-def _active(name: str, table: Tensor, per_item: tuple[str, ...], k: int, end: int) -> Tensor:
-    """The active clients' part of a stacked table: the first ``end`` rows of a per-item
-    table, the first ``k`` clients of any other."""
-    return table[:, :end] if name in per_item else table[:k]
+@dataclass(frozen=True)
+class _Live:
+    """Views of the ``k`` active clients' part of every stacked table (the first ``end`` rows
+    of a per-item table, the first ``k`` clients of any other): parameters (the users' last),
+    Adam's moments and, for FedProx, the round's start. In-place steps through the views
+    train the tables, so they are taken again only when the active prefix shrinks."""
+
+    k: int
+    shared: dict[str, Tensor]
+    params: list[Tensor]
+    first: list[Tensor]
+    second: list[Tensor]
+    anchor: dict[str, Tensor]
+
+    @classmethod
+    def of(
+        cls,
+        names: list[str],
+        per_item: tuple[str, ...],
+        k: int,
+        end: int,
+        start: dict[str, Tensor],
+        params: list[Tensor],
+        first: list[Tensor],
+        second: list[Tensor],
+        with_anchor: bool,
+    ) -> _Live:
+        tables = [*names, "user"]
+
+        def cut(name: str, table: Tensor) -> Tensor:
+            return table[:, :end] if name in per_item else table[:k]
+
+        def views(stack: list[Tensor]) -> list[Tensor]:
+            return [cut(name, table) for name, table in zip(tables, stack, strict=True)]
+
+        live = views(params)
+        anchor = {name: cut(name, start[name]) for name in names} if with_anchor else {}
+        shared = dict(zip(names, live, strict=False))
+        return cls(k, shared, live, views(first), views(second), anchor)
 
 
 def _client_rows(items: Tensor, owner: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
