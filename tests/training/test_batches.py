@@ -35,6 +35,35 @@ def test_each_example_appears_once_per_epoch(population, rng):
         assert bool(real.any(dim=1).all()), "every row is a step the client takes"
 
 
+@pytest.mark.parametrize(
+    "loss, epochs, batch_size", [("bce", 1, 7), ("bce", 3, 5), ("bpr", 2, 4), ("bpr", 1, 64)]
+)
+def test_each_row_is_the_next_batch_of_its_epochs_order(population, rng, loss, epochs, batch_size):
+    """Row by row, from the definition: each epoch's order drawn from the client's generator,
+    then its training seed; a batch holds the next ``batch_size`` examples (pairs for
+    ``bpr``, side by side), zero past the epoch's end. A client without examples takes one
+    all-padding step per epoch."""
+    config = LocalTraining(epochs=epochs, batch_size=batch_size, loss=loss)
+    data = [training_examples(*population.train_log(s), 400, config, rng) for s in range(4)]
+    data.append(tuple(np.zeros(0, dtype) for dtype in (np.int64, np.float32, np.float32)))
+    batches = build_batches(data, config, [np.random.default_rng(c) for c in range(len(data))])
+    tables = (batches.items, batches.labels, batches.weight)
+    sides = 2 if loss == "bpr" else 1
+    for c, example in enumerate(data):
+        again, size = np.random.default_rng(c), len(example[0]) // sides
+        rows = iter(batches.rows(c))
+        for _ in range(epochs):
+            order = again.permutation(size)
+            for start in range(0, max(size, 1), batch_size):
+                row, picked = next(rows), order[start : start + batch_size]
+                for column, table in zip(example, tables, strict=True):
+                    expected = np.zeros((sides, batch_size), dtype=table.numpy().dtype)
+                    expected[:, : len(picked)] = column.reshape(sides, size)[:, picked]
+                    assert np.array_equal(table[row].numpy(), expected.reshape(-1))
+        assert next(rows, None) is None, "no row beyond the client's epochs"
+        assert int(batches.seeds[c]) == int(again.integers(2**62))
+
+
 def test_lock_step_lays_out_the_active_clients_of_every_step(population, rng):
     config = LocalTraining(epochs=1, batch_size=5)
     shoppers = (0, 1, 2, 3)

@@ -176,36 +176,52 @@ def build_batches(
     DP-SGD's sensitivity bound assumes. For ``bpr`` an example is a pair: pairs
     are shuffled and each batch of ``batch_size`` pairs is laid out as
     ``training_examples`` lays out a client's pairs (batches twice as wide).
+    Each client's generator draws its epochs' orders, then its training seed;
+    the copy itself is one gather per column and side for every client at once.
     """
-    b = config.batch_size
+    if len(datasets) != len(rngs):
+        raise ValueError(f"{len(datasets)} datasets but {len(rngs)} generators")
+    b, epochs = config.batch_size, config.epochs
     sides = 2 if config.loss == "bpr" else 1
-    sizes = [len(items) // sides for items, _, _ in datasets]
-    per_epoch = [max(1, -(-size // b)) for size in sizes]
-    steps = config.epochs * np.asarray(per_epoch, dtype=np.int64)
-    shape = (int(steps.sum()), sides, b)  # each row a step: each side's b in turn
-    items_out = np.zeros(shape, dtype=np.int64)
-    labels_out = np.zeros(shape, dtype=np.float32)
-    weight_out = np.zeros(shape, dtype=np.float32)
-    seeds = np.zeros(len(datasets), dtype=np.int64)
-    row = 0
-    for c, (example, rng) in enumerate(zip(datasets, rngs, strict=True)):
-        columns = [column.reshape(sides, sizes[c]) for column in example]
-        for _ in range(config.epochs):
-            order = rng.permutation(sizes[c])
-            at = slice(row, row + per_epoch[c])
-            for column, out in zip(columns, (items_out, labels_out, weight_out), strict=True):
-                epoch = np.zeros((sides, per_epoch[c] * b), dtype=out.dtype)
-                epoch[:, : sizes[c]] = column[:, order]
-                out[at] = epoch.reshape(sides, per_epoch[c], b).transpose(1, 0, 2)
-            row += per_epoch[c]
+    lengths = np.asarray([len(items) for items, _, _ in datasets], dtype=np.int64)
+    sizes = lengths // sides
+    per_epoch = np.maximum(1, -(-sizes // b))
+    steps = epochs * per_epoch
+    orders, seeds = [], np.zeros(len(datasets), dtype=np.int64)
+    for c, rng in enumerate(rngs):
+        orders += [rng.permutation(sizes[c]) for _ in range(epochs)]
         seeds[c] = rng.integers(2**62)
+    # one segment per (client, epoch): its examples fill the epoch's rows from the first on
+    count = np.repeat(sizes, epochs)
+    first_row = np.repeat(np.cumsum(steps) - steps, epochs)
+    first_row += np.tile(np.arange(epochs), len(datasets)) * np.repeat(per_epoch, epochs)
+    k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    target = (np.repeat(first_row, count) + k // b) * (sides * b) + k % b
+    source = np.repeat(np.repeat(np.cumsum(lengths) - lengths, epochs), count)
+    source += _joined(orders, np.int64)
+    side_offset = np.repeat(count, count)  # side h of a pair is h * size past side 0
+    shape = (int(steps.sum()), sides * b)  # each row a step: each side's b in turn
+    tables = []
+    for column, dtype in enumerate((np.int64, np.float32, np.float32)):
+        joined = _joined([example[column] for example in datasets], dtype)
+        table = np.zeros(shape, dtype=dtype)
+        flat = table.reshape(-1)
+        for h in range(sides):
+            flat[target + h * b] = joined[source + h * side_offset]
+        tables.append(torch.from_numpy(table))
+    items, labels, weight = tables
     return LocalBatches(
-        items=torch.from_numpy(items_out.reshape(len(items_out), -1)),
-        labels=torch.from_numpy(labels_out.reshape(len(labels_out), -1)),
-        weight=torch.from_numpy(weight_out.reshape(len(weight_out), -1)),
+        items=items,
+        labels=labels,
+        weight=weight,
         steps=torch.from_numpy(steps),
         seeds=torch.from_numpy(seeds),
     )
+
+
+def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    """``arrays`` end to end as ``dtype`` (empty when there are none)."""
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
 
 
 @dataclass(frozen=True)
