@@ -105,11 +105,12 @@ def merge(parts: list[tuple[Tensor, SparseUpdates]], n: int) -> SparseUpdates:
         present[part.columns] = True
     columns = present.nonzero().squeeze(1)
     rank = torch.cumsum(present, 0) - 1
-    values = parts[0][1].values.new_zeros(n, len(columns))
+    values = parts[0][1].values.new_empty(n, len(columns))  # every row is some part's
     for rows, part in parts:
-        block = part.values
-        if len(part.columns) < len(columns):  # type: ignore[arg-type]
-            at = rank[part.columns]
-            block = block.new_zeros(len(rows), len(columns)).index_copy_(1, at, block)
+        block, sent = part.values, len(part.columns)  # type: ignore[arg-type]
+        if sent < len(columns):  # gather its columns onto the union, from a zero past its last
+            source = torch.full((len(columns),), sent)
+            source[rank[part.columns]] = torch.arange(sent)
+            block = torch.cat([block, block.new_zeros(len(rows), 1)], 1).index_select(1, source)
         values.index_copy_(0, rows, block)
     return SparseUpdates(values, columns, dim, norms)
