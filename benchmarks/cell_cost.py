@@ -173,9 +173,11 @@ def part_one(bandwidth: float) -> dict[str, dict[str, float]]:
                 world = build_world(scenario)
                 federation = world.federation(users=world.init_users.clone())
                 federation.observer = _Discard()
-                trainers = [timed(federation.trainer, world)]
-                trainers.append(timed(federation.attacker_trainer, world))
-                federation.trainer, federation.attacker_trainer = trainers
+                benign = timed(federation.trainer, world)
+                trainers = [benign]  # one wrapper where both groups share the trainer
+                if federation.attacker_trainer is not federation.trainer:
+                    trainers.append(timed(federation.attacker_trainer, world))
+                federation.trainer, federation.attacker_trainer = benign, trainers[-1]
                 setup_end = time.perf_counter()
                 times["world"] = setup_end - start
                 for t in range(scenario.rounds):

@@ -99,7 +99,7 @@ def merge(parts: list[tuple[Tensor, SparseUpdates]], n: int) -> SparseUpdates:
             values[rows] = part.dense()
         return SparseUpdates(values, None, dim, norms)
     # the union by a presence table over the dimension and each column's rank in it: one
-    # pass over d instead of a sort and a search (a round's two groups keep ~33,000 columns)
+    # pass over d instead of a sort and a search (a standard round's clients change ~33,000 columns)
     present = torch.zeros(dim, dtype=torch.bool)
     for _, part in parts:
         present[part.columns] = True

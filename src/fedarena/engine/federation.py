@@ -247,17 +247,20 @@ class Federation:
     def train(self, round: int, clients: np.ndarray, local: LocalTraining) -> LocalUpdates:
         """Local training of ``clients`` in round ``round``: the benign ones with ``trainer``
         (client-side defense included), the malicious ones with ``attacker_trainer`` and their
-        attack's options; updates in the order of ``clients``."""
+        attack's options; updates in the order of ``clients``. Where the malicious clients
+        would train exactly as the benign ones (the same trainer, the round's options, no
+        scores: only their data is poisoned), every client trains in one group: a client's
+        numbers do not depend on who trains beside it, and one group costs one lock-step
+        loop instead of two and no merge."""
         malicious = self.malicious[clients]
-        groups = [
-            (np.flatnonzero(~malicious), self.trainer, local, False),
-            (
-                np.flatnonzero(malicious),
-                self.attacker_trainer,
-                self.attack.local_training(local),
-                self.attack.uses_scores,
-            ),
-        ]
+        attacker_local, scored = self.attack.local_training(local), self.attack.uses_scores
+        if not scored and self.attacker_trainer is self.trainer and attacker_local == local:
+            groups = [(np.arange(len(clients)), self.trainer, local, False)]
+        else:
+            groups = [
+                (np.flatnonzero(~malicious), self.trainer, local, False),
+                (np.flatnonzero(malicious), self.attacker_trainer, attacker_local, scored),
+            ]
         results = []
         for rows, trainer, options, scored in groups:
             if not len(rows):

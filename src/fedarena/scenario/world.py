@@ -146,13 +146,17 @@ class World:
     def federation(self, users: Tensor) -> Federation:
         """The round loop's state at round 0; ``users`` are the private embeddings it holds
         (all of them in-process, none on a Flower server)."""
+        trainer = self.trainer()
+        # the same object where no client-side defense wraps the benign one: the engine then
+        # trains malicious and benign clients together where their options agree
+        plain = not isinstance(self.defense, ClientSide)
         return Federation(
             population=self.population,
             malicious=self.malicious,
             users=users,
             global_params=self.init_params.clone(),
-            trainer=self.trainer(),
-            attacker_trainer=self.attacker_trainer(),
+            trainer=trainer,
+            attacker_trainer=trainer if plain else self.attacker_trainer(),
             evaluator=self.evaluator(),
             attack=self.attack,
             defense=self.defense,
