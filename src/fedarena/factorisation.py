@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from fedarena.stacked import gather_rows, scatter_rows
+from fedarena.stacked import Gradient, Scatter, gather_rows, scatter_rows
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,19 @@ class MatrixFactorisation(nn.Module):
         return FactorBatch(item_rows, vectors, user, scores)
 
     def stacked_gradients(
-        self, params: dict[str, Tensor], batch: FactorBatch, dscore: Tensor
-    ) -> tuple[dict[str, Tensor], Tensor]:
-        """Exact gradients of ``sum_j dscore_j * s_j`` per client::
+        self,
+        params: dict[str, Tensor],
+        batch: FactorBatch,
+        dscore: Tensor,
+        scatter: Scatter = scatter_rows,
+    ) -> tuple[dict[str, Gradient], Tensor]:
+        """Exact gradients of ``sum_j dscore_j * s_j`` per client (the item matrix's summed
+        by ``scatter``, or kept as its terms)::
 
         dE[i_j] += r_j u;  du = sum_j r_j E[i_j]
         """
         rows = dscore.unsqueeze(-1) * batch.user.unsqueeze(-2)
-        grad = scatter_rows(params["item_embedding"], batch.item_rows, rows)
+        grad = scatter(params["item_embedding"], batch.item_rows, rows)
         return {"item_embedding": grad}, self.user_gradient(params, batch, dscore)
 
     def user_gradient(

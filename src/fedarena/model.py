@@ -26,7 +26,7 @@ from fedarena.data.catalog import Catalog
 from fedarena.data.features import item_features
 from fedarena.factorisation import Linearisation, MatrixFactorisation, bilinear_linearisation
 from fedarena.ncf import NeuralCF
-from fedarena.stacked import gather_rows, scatter_rows
+from fedarena.stacked import Gradient, Scatter, gather_rows, scatter_rows
 
 
 class ItemTower(nn.Module):
@@ -112,9 +112,13 @@ class ItemTower(nn.Module):
         return stacked_forward(params, user, item_rows, items, self)
 
     def stacked_gradients(
-        self, params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor
-    ) -> tuple[dict[str, Tensor], Tensor]:
-        return stacked_gradients(params, batch, dscore)
+        self,
+        params: dict[str, Tensor],
+        batch: StackedBatch,
+        dscore: Tensor,
+        scatter: Scatter = scatter_rows,
+    ) -> tuple[dict[str, Gradient], Tensor]:
+        return stacked_gradients(params, batch, dscore, scatter)
 
     def user_gradient(
         self, params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor
@@ -292,22 +296,26 @@ def stacked_forward(
 
 
 def stacked_gradients(
-    params: dict[str, Tensor], batch: StackedBatch, dscore: Tensor
-) -> tuple[dict[str, Tensor], Tensor]:
+    params: dict[str, Tensor],
+    batch: StackedBatch,
+    dscore: Tensor,
+    scatter: Scatter = scatter_rows,
+) -> tuple[dict[str, Gradient], Tensor]:
     """Exact gradients of ``sum_j dscore_j * s_j`` per client, for every shared parameter
-    (shaped as ``params``) and for ``u``: with ``dscore`` the loss's derivative in the
-    scores, the gradients of the loss, in closed form (no autograd)::
+    (shaped as ``params``; the gathered tables' summed by ``scatter``, or kept as their
+    terms) and for ``u``: with ``dscore`` the loss's derivative in the scores, the
+    gradients of the loss, in closed form (no autograd)::
 
         dv_j = r_j (h * u);  dE[i_j], dM[main_j], dS[sub_j] += dv_j;  dW += x_j dv_j^T
         db[i_j] += r_j;  dw += r_j x_j;  dh += r_j (u * v_j);  du += r_j (h * v_j)
     """
     h = params["interaction"]
     dvectors = dscore.unsqueeze(-1) * (h * batch.user).unsqueeze(-2)
-    grads = {
-        "item_embedding": scatter_rows(params["item_embedding"], batch.item_rows, dvectors),
-        "item_bias": scatter_rows(params["item_bias"], batch.item_rows, dscore),
-        "main_embedding": scatter_rows(params["main_embedding"], batch.main, dvectors),
-        "sub_embedding": scatter_rows(params["sub_embedding"], batch.sub, dvectors),
+    grads: dict[str, Gradient] = {
+        "item_embedding": scatter(params["item_embedding"], batch.item_rows, dvectors),
+        "item_bias": scatter(params["item_bias"], batch.item_rows, dscore),
+        "main_embedding": scatter(params["main_embedding"], batch.main, dvectors),
+        "sub_embedding": scatter(params["sub_embedding"], batch.sub, dvectors),
         "feature_projection": (batch.features.unsqueeze(-1) * dvectors.unsqueeze(-2)).sum(1),
         "feature_weight": (dscore.unsqueeze(-1) * batch.features).sum(1),
         "interaction": (dscore.unsqueeze(-1) * batch.user.unsqueeze(-2) * batch.vectors).sum(1),

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from fedarena.factorisation import Linearisation
-from fedarena.stacked import gather_rows, scatter_rows
+from fedarena.stacked import Gradient, Scatter, gather_rows, scatter_rows
 
 HIDDEN_LAYERS = 2
 SCORE_CHUNK = 2**22  # (user, item) pairs scored at once by ``score_all``
@@ -151,15 +151,22 @@ class NeuralCF(nn.Module):
         return NeuralBatch(item_rows, vectors, user, tuple(inputs), scores)
 
     def stacked_gradients(
-        self, params: dict[str, Tensor], batch: NeuralBatch, dscore: Tensor
-    ) -> tuple[dict[str, Tensor], Tensor]:
-        """Exact gradients of ``sum_j dscore_j * s_j`` per client, by backpropagation::
+        self,
+        params: dict[str, Tensor],
+        batch: NeuralBatch,
+        dscore: Tensor,
+        scatter: Scatter = scatter_rows,
+    ) -> tuple[dict[str, Gradient], Tensor]:
+        """Exact gradients of ``sum_j dscore_j * s_j`` per client, by backpropagation (the
+        item rows' summed by ``scatter``, or kept as their terms)::
 
         delta_L = r_j;  dW_l += delta_l x_{l-1}^T;  dc_l += delta_l
         delta_{l-1} = (W_l^T delta_l) * [x_{l-1} > 0];  [du ; dE[i_j]] += W_1^T delta_1
         """
         deltas, dx = _backward(params, batch, dscore)
-        grads = {"item_embedding": scatter_rows(params["item_embedding"], batch.item_rows, dx[1])}
+        grads: dict[str, Gradient] = {
+            "item_embedding": scatter(params["item_embedding"], batch.item_rows, dx[1])
+        }
         for index, (delta, x_in) in enumerate(zip(deltas, batch.inputs, strict=True)):
             grads[f"weights.{index}"] = (delta.unsqueeze(-1) * x_in.unsqueeze(-2)).sum(1)
             grads[f"biases.{index}"] = delta.sum(1)

@@ -22,6 +22,11 @@ Three exact savings keep it fast:
   client's batches are padded to the busiest client's steps.
 - *Fused steps.* SGD is one multi-tensor add, Adam torch's fused kernel (one
   pass over memory instead of seven).
+- *Row steps.* Plain SGD (no proximal term) moves only the rows a step's batch
+  gathered: their gradient terms are summed into a table that is zeroed again
+  where it was used, and each such row gets the same ``p - lr * g`` as a step over
+  the whole table, bit for bit. A heavy client's last steps, alone with a
+  table of thousands of rows, cost its batch.
 
 Results equal the sequential reference (``fedarena.training.sequential``) up to
 float rounding; the engine tests check it.
@@ -36,7 +41,7 @@ import torch
 from torch import Tensor
 
 from fedarena.model import Recommender, SharedLayout
-from fedarena.stacked import gather_rows
+from fedarena.stacked import Gradient, RowTerms, gather_rows, row_terms, scatter_rows
 from fedarena.training.contrastive import ContrastiveTerm
 from fedarena.training.local import (
     LocalBatches,
@@ -131,6 +136,8 @@ class VectorisedTrainer:
         }
         names = list(start)
         params = [value.clone() for value in start.values()] + [users[order].clone()]
+        rows_only = _RowSteps(params) if config.optimizer == "sgd" and config.prox_mu == 0 else None
+        scatter = scatter_rows if rows_only is None else row_terms
         first_moments = [torch.zeros_like(p) for p in params]
         second_moments = [torch.zeros_like(p) for p in params]
         loss_sum = global_params.new_zeros(n)
@@ -154,21 +161,24 @@ class VectorisedTrainer:
                 shared, live.params[-1], local_items[block], items[block]
             )
             dscore = mean_loss_derivative(batch.scores, labels[block], weight[block], config.loss)
-            grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore)
+            grads, user_grad = self.tower.stacked_gradients(shared, batch, dscore, scatter)
             if drawn is not None:
                 term, at_rows, real = drawn
                 table, at = shared["item_embedding"], at_rows[block]  # at: (k, m, 2 + K)
                 vectors = gather_rows(table, at.flatten(1)).reshape(*at.shape, -1)
                 extra = term.gradient(vectors, real[block])
-                dim = table.shape[-1]  # the per-item table is (1, rows, dim): add in place
-                grads["item_embedding"].view(-1, dim).index_add_(
-                    0, at.reshape(-1), extra.reshape(-1, dim)
+                dim = table.shape[-1]  # the per-item table is (1, rows, dim): one flat table
+                grads["item_embedding"] = _add_rows(
+                    grads["item_embedding"], at.reshape(-1), extra.reshape(-1, dim)
                 )
-            grads = [grads[name] for name in names]
-            if config.prox_mu > 0:
-                for name, g in zip(names, grads, strict=True):
-                    g.add_(shared[name] - live.anchor[name], alpha=config.prox_mu)
-            local_step(live.params, [*grads, user_grad], live.first, live.second, t + 1, config)
+            if rows_only is not None:
+                rows_only.step(live.params, [*(grads[name] for name in names), user_grad], config)
+            else:
+                dense = [grads[name] for name in names]
+                if config.prox_mu > 0:
+                    for name, g in zip(names, dense, strict=True):
+                        g.add_(shared[name] - live.anchor[name], alpha=config.prox_mu)
+                local_step(live.params, [*dense, user_grad], live.first, live.second, t + 1, config)
             loss_sum[:k] += batch_loss(batch.scores, labels[block], weight[block], config.loss)
         support = _Support(self.layout, per_item, rows, bounds, order, n)
         trained = dict(zip(start, params[:-1], strict=True))
@@ -311,6 +321,50 @@ class _Live:
         anchor = {name: cut(name, start[name]) for name in names} if with_anchor else {}
         shared = dict(zip(names, live, strict=False))
         return cls(k, shared, live, views(first), views(second), anchor)
+
+
+def _add_rows(gradient: Gradient, index: Tensor, values: Tensor) -> Gradient:
+    """``gradient`` of a flat (rows, dim) table with ``values[j]`` added at row ``index[j]``."""
+    if isinstance(gradient, RowTerms):
+        return gradient.plus(index, values)
+    gradient.view(-1, values.shape[-1]).index_add_(0, index, values)
+    return gradient
+
+
+class _RowSteps:
+    """Plain SGD steps that move a gathered table only where the batch gathered it.
+
+    A gathered table's gradient comes as ``RowTerms``. They are summed into ``sums``
+    (zeros shaped as the table), the rows they name are stepped, and ``sums`` is zeroed
+    there again. The sums are the same floats as ``scatter_rows`` gives (the same
+    additions in the same order, from zero), and each row's ``p - lr * g`` is the same
+    elementwise kernel, so the tables equal a step over the whole table bit for bit; rows
+    the batch did not gather have ``g = 0`` there, and ``p + -0.0 = p``.
+    """
+
+    def __init__(self, tables: list[Tensor]) -> None:
+        self.sums: dict[int, Tensor] = {}
+        self.tables = tables
+
+    def step(self, params: list[Tensor], grads: list[Gradient], config: LocalTraining) -> None:
+        """One SGD step of the active clients' ``params`` (views of ``tables``), in place."""
+        dense = [(p, g) for p, g in zip(params, grads, strict=True) if isinstance(g, Tensor)]
+        if dense:
+            torch._foreach_add_([p for p, _ in dense], [g for _, g in dense], alpha=-config.lr)
+        for position, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if isinstance(grad, RowTerms):
+                self._rows(position, param, grad, config.lr)
+
+    def _rows(self, position: int, param: Tensor, terms: RowTerms, lr: float) -> None:
+        tail = terms.values.shape[1:]
+        if position not in self.sums:
+            self.sums[position] = torch.zeros_like(self.tables[position]).view(-1, *tail)
+        sums, rows = self.sums[position], param.view(-1, *tail)  # a prefix of the table
+        sums.index_put_((terms.index,), terms.values, accumulate=True)  # serial: in order
+        stepped = rows.index_select(0, terms.index)
+        stepped.add_(sums.index_select(0, terms.index), alpha=-lr)
+        rows.index_copy_(0, terms.index, stepped)  # a row named twice gets the same values
+        sums.index_fill_(0, terms.index, 0.0)
 
 
 def _client_rows(items: Tensor, owner: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
