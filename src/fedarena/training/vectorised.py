@@ -7,7 +7,7 @@ every client's gradient in closed form (the recommenders are small enough to
 differentiate by hand: no autograd graph and no ``vmap``; the tests hold the
 gradients to autograd and this trainer to the sequential reference).
 
-Three exact savings keep it fast:
+Four exact savings keep it fast:
 
 - *Per-client item rows.* A client's loss only touches the items in its own
   examples, so the gradient (and hence every SGD or Adam step, whose state
