@@ -8,6 +8,7 @@ import torch
 
 import fedarena.training.vectorised as vectorised
 from fedarena.model import SharedLayout, build_model, init_user_embeddings
+from fedarena.stacked import RowTerms
 from fedarena.training.contrastive import ContrastiveTerm
 from fedarena.training.local import LocalTraining, build_batches, training_examples
 from fedarena.training.vectorised import VectorisedTrainer
@@ -55,9 +56,9 @@ def test_a_row_two_examples_share_gets_their_summed_gradient_once():
     # p = 1, terms 2 and 3 at row 1 and 5 at row 3: SGD with lr 0.5 gives 1 - 2.5 and 1 - 2.5.
     table = torch.ones(1, 4, 1)
     steps = vectorised._RowSteps([table])
-    terms = vectorised.RowTerms(torch.tensor([1, 3, 1]), torch.tensor([[2.0], [5.0], [3.0]]))
+    terms = RowTerms(torch.tensor([1, 3, 1]), torch.tensor([[2.0], [5.0], [3.0]]))
     config = LocalTraining(lr=0.5, optimizer="sgd")
     steps.step([table], [terms], config)
     assert table.flatten().tolist() == [1.0, -1.5, 1.0, -1.5]
-    steps.step([table], [vectorised.RowTerms(torch.tensor([0]), torch.tensor([[4.0]]))], config)
+    steps.step([table], [RowTerms(torch.tensor([0]), torch.tensor([[4.0]]))], config)
     assert table.flatten().tolist() == [-1.0, -1.5, 1.0, -1.5]  # the sums were zeroed again
